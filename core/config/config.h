@@ -1,0 +1,50 @@
+/* rollcoach — the configuration file (INI, read with inih).
+ *
+ * One file, config/rollcoach.conf by default, also used as the replay profile
+ * (spec/coaching.md). Every error — unknown section or key, bad value,
+ * duplicate key, a line inih cannot parse — is reported as "FILE:LINE: what"
+ * and the whole file is rejected; all errors are reported, not just the first.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+enum rc_level { RC_LEVEL_BEGINNER = 0, RC_LEVEL_REGULAR = 1 };
+
+/* Contraindications (spec/coaching.md), a bit set. */
+enum rc_condition {
+        RC_COND_OSTEOPOROSIS = 1u << 0,
+        RC_COND_PREGNANCY = 1u << 1,
+        RC_COND_SPONDYLOLISTHESIS = 1u << 2,
+        RC_COND_SPINAL_STENOSIS = 1u << 3,
+        RC_COND_DISC_HERNIATION = 1u << 4,
+        RC_COND_RECENT_BACK_INJURY = 1u << 5,
+        RC_COND_RECENT_BACK_SURGERY = 1u << 6,
+};
+#define RC_COND__COUNT 7
+
+struct rc_profile {
+        double height_cm;    /* 100..250, default 170 */
+        double weight_kg;    /* 25..300, default 70 */
+        enum rc_level level; /* default beginner */
+        unsigned conditions; /* enum rc_condition bits, default none */
+};
+
+struct rc_config {
+        struct rc_profile profile;
+};
+
+/* Fill with the documented defaults. */
+void rc_config_defaults(struct rc_config *c);
+
+/* Read `path` over the current contents of *c (call rc_config_defaults first).
+ * Returns 0; -EINVAL if the file has errors (each logged, *c then holds the
+ * defaults plus whatever valid lines were read, and must not be used); or a
+ * negative errno if it cannot be opened. */
+int rc_config_load(struct rc_config *c, const char *path);
+
+const char *rc_level_name(enum rc_level l);
+/* The name of a single condition bit, e.g. "spinal_stenosis"; NULL if not one bit. */
+const char *rc_condition_name(unsigned bit);
+/* Parse a condition name; -EINVAL if unknown. */
+int rc_condition_from_name(const char *name, unsigned *ret_bit);

@@ -1,0 +1,9 @@
+/* Placeholder during parallel development; replaced before landing. */
+#include <stdio.h>
+
+#include "main/commands.h"
+
+int rc_cmd_simulate(int argc, char **argv) {
+        fprintf(stderr, "rollcoach: simulate is not built yet\n");
+        return RC_EXIT_FAILURE;
+}

@@ -1,0 +1,15 @@
+/* rollcoach — the program's subcommands (git-style: `rollcoach CMD [OPTIONS]`).
+ *
+ * Each command parses its own options with getopt_long, answers --help, and
+ * returns one of the exit codes below (documented in README.md and --help). */
+#pragma once
+
+enum rc_exit {
+        RC_EXIT_OK = 0,      /* done */
+        RC_EXIT_FAILURE = 1, /* a run-time failure: I/O error, out of memory, … */
+        RC_EXIT_USAGE = 2,   /* bad command line */
+        RC_EXIT_INPUT = 3,   /* an input file is unusable: not a trace, config or scenario errors */
+};
+
+int rc_cmd_replay(int argc, char **argv);
+int rc_cmd_simulate(int argc, char **argv);

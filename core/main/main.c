@@ -1,0 +1,48 @@
+/* rollcoach — entry point: dispatch to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "main/commands.h"
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *summary;
+} commands[] = {
+        {"replay", rc_cmd_replay, "run the analysis over a recorded trace (virtual time)"},
+        {"simulate", rc_cmd_simulate, "write a trace from a described session (scenario file)"},
+};
+
+static void usage(FILE *f) {
+        fprintf(f, "Usage: rollcoach COMMAND [OPTIONS]\n"
+                   "       rollcoach --help | --version\n\n"
+                   "A headless home-gym hub that coaches safe foam rolling for low-back relief.\n\n"
+                   "Commands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "\n'rollcoach COMMAND --help' describes a command.\n\n"
+                   "Exit status: 0 done, 1 run-time failure, 2 bad command line,\n"
+                   "3 unusable input file (not a trace, config or scenario errors).\n");
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                usage(stderr);
+                return RC_EXIT_USAGE;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+            strcmp(argv[1], "help") == 0) {
+                usage(stdout);
+                return RC_EXIT_OK;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("rollcoach %s\n", RC_VERSION);
+                return RC_EXIT_OK;
+        }
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].run(argc - 1, argv + 1);
+        fprintf(stderr, "rollcoach: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return RC_EXIT_USAGE;
+}
