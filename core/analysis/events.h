@@ -51,7 +51,7 @@ struct rc_event {
                         enum rc_device_kind kind;
                         bool connected;
                         const char *name; /* never NULL; the address when unknown */
-                } device;
+                } dev;                    /* the "device" event */
                 struct {
                         double speed_cm_s; /* signed, + in the tracked direction, ~1 s mean */
                         double travel_cm;  /* since the last track, + in its direction */

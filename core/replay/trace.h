@@ -36,6 +36,7 @@ struct rc_notification {
         rc_uuid uuid; /* RC_WHAT_VALUE only */
         size_t len;   /* 0..RC_TRACE_MAX_PAYLOAD */
         const uint8_t *data;
+        uint64_t line; /* its line in a trace file (for messages), 0 when not from a trace */
 };
 
 /* Why a trace line was rejected. */
