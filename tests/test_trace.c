@@ -173,14 +173,16 @@ static void expect_bad_header(const char *text, size_t len, unsigned line) {
         logs.n = 0;
         rc_trace_reader_init(&r, f, NAME);
         assert_int_equal(rc_trace_next(&r, &n), -EBADMSG);
-        assert_int_equal(r.n_lines, 0);
-        /* Nothing after a bad header is read. */
-        assert_int_equal(rc_trace_next(&r, &n), -EBADMSG);
-        assert_true(logs.n >= 1);
+        /* One error, not counted as a malformed line. */
+        assert_int_equal(logs.n, 1);
         if (line)
-                expect_msg(logs.n - 1, RC_LOG_ERR, line);
+                expect_msg(0, RC_LOG_ERR, line);
         else
                 assert_int_equal(strncmp(logs.text[0], NAME ": ", strlen(NAME ": ")), 0);
+        assert_int_equal(r.n_malformed, 0);
+        /* Nothing after a bad header is read. */
+        assert_int_equal(rc_trace_next(&r, &n), -EBADMSG);
+        assert_int_equal(r.n_lines, 0);
         fclose(f);
 }
 
@@ -200,6 +202,16 @@ static void test_header(void **state) {
         BAD_HEADER("# rollcoach-trace 10\n", 1);
         BAD_HEADER("# rollcoach-trace 1\r\r\n", 1);
         BAD_HEADER("# rollcoach-trace 1\0\n", 1);
+        BAD_HEADER("\n\0", 2);
+        /* A first line too long to be the header, even if it starts like it. */
+        {
+                char text[3000];
+
+                memset(text, 'x', sizeof(text));
+                memcpy(text, RC_TRACE_MAGIC, strlen(RC_TRACE_MAGIC));
+                text[sizeof(text) - 1] = '\n';
+                expect_bad_header(text, sizeof(text), 1);
+        }
         /* Empty, or only blank lines: no header at all. */
         BAD_HEADER("", 0);
         BAD_HEADER("\n\n", 0);
@@ -389,7 +401,7 @@ static void expect_payload(const struct rc_notification *n, size_t nbytes) {
 
 static void test_limits(void **state) {
         static const char u128[] = "caf70002-e46c-49f3-98a8-0c9d2480bb18";
-        char *text = malloc(16384);
+        char *text = malloc(20000);
         size_t len = 0, k;
         unsigned line = 1;
         unsigned bad_lines[8], n_bad = 0;
@@ -437,9 +449,18 @@ static void test_limits(void **state) {
         /* Line 10: valid. */
         len += make_line(text + len, 1, 10, "2a19", 2);
         text[len++] = '\n';
-        /* Line 11: too long, at the end of the file without a line end. */
-        len += make_line(text + len, 1, 11, "2a37", 600);
+        /* Line 11: a comment is a line too, with the same limit. */
+        text[len++] = '#';
+        memset(text + len, 'c', 1500);
+        len += 1500;
+        text[len++] = '\n';
         bad_lines[n_bad++] = 11;
+        /* Line 12: valid. */
+        len += make_line(text + len, 1, 12, "2a19", 3);
+        text[len++] = '\n';
+        /* Line 13: too long, at the end of the file without a line end. */
+        len += make_line(text + len, 1, 13, "2a37", 600);
+        bad_lines[n_bad++] = 13;
 
         f = file_with(text, len);
         rc_trace_reader_init(&r, f, NAME);
@@ -463,10 +484,14 @@ static void test_limits(void **state) {
         assert_int_equal(r.line_no, 10);
         assert_int_equal(n.t_us, 10);
         expect_payload(&n, 2);
+        assert_int_equal(rc_trace_next(&r, &n), 1);
+        assert_int_equal(r.line_no, 12);
+        assert_int_equal(n.t_us, 12);
+        expect_payload(&n, 3);
         assert_int_equal(rc_trace_next(&r, &n), 0);
-        assert_int_equal(r.line_no, 11);
+        assert_int_equal(r.line_no, 13);
 
-        assert_int_equal(r.n_lines, 5);
+        assert_int_equal(r.n_lines, 6);
         assert_int_equal(r.n_malformed, n_bad);
         assert_int_equal(r.n_by_error[RC_TRACE_ERR_TOO_LONG], n_bad);
         assert_int_equal(logs.n, n_bad);

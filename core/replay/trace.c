@@ -205,10 +205,16 @@ static int parse_line(struct rc_trace_reader *r, const char *s, size_t len,
         return 1;
 }
 
-/* Read one physical line into r->line. Returns its length (without the line end)
- * in *ret_len and 1, 0 at end of file, -EIO on a read error. A line with a NUL
- * byte or longer than RC_TRACE_MAX_LINE is reported, counted, consumed whole, and
- * 2 is returned. */
+enum line_kind {
+        LINE_EOF,
+        LINE_OK,       /* in r->line, without its line end, NUL-terminated */
+        LINE_TOO_LONG, /* consumed to its end */
+        LINE_NUL,      /* holds a NUL byte */
+};
+
+/* Read one physical line into r->line, its length (without the line end) into
+ * *ret_len. Returns an enum line_kind or -EIO on a read error. On LINE_NUL,
+ * *ret_len is the column of the first NUL. */
 static int read_line(struct rc_trace_reader *r, size_t *ret_len) {
         const size_t cap = sizeof(r->line);
         const char *nul;
@@ -223,7 +229,7 @@ static int read_line(struct rc_trace_reader *r, size_t *ret_len) {
                                      (unsigned long long)r->line_no, strerror(errno));
                         return -EIO;
                 }
-                return 0;
+                return LINE_EOF;
         }
         r->line_no++;
         n = (size_t)((const char *)memrchr(r->line, '\0', cap) - r->line);
@@ -240,22 +246,25 @@ static int read_line(struct rc_trace_reader *r, size_t *ret_len) {
                                      (unsigned long long)r->line_no, strerror(errno));
                         return -EIO;
                 }
-                malformed(r, RC_TRACE_ERR_TOO_LONG, "line longer than %d characters",
-                          RC_TRACE_MAX_LINE);
-                return 2;
+                return LINE_TOO_LONG;
         }
         /* else: the last line, without a line end */
         nul = memchr(r->line, '\0', n);
         if (nul) {
-                malformed(r, RC_TRACE_ERR_NUL, "NUL byte at column %zu",
-                          (size_t)(nul - r->line) + 1);
-                return 2;
+                *ret_len = (size_t)(nul - r->line) + 1;
+                return LINE_NUL;
         }
         if (n > 0 && r->line[n - 1] == '\r')
                 n--;
         r->line[n] = '\0';
         *ret_len = n;
-        return 1;
+        return LINE_OK;
+}
+
+static int bad_header(struct rc_trace_reader *r, const char *why) {
+        rc_log_error("%s:%llu: not a rollcoach trace: %s; the first line must be '%s'", r->name,
+                     (unsigned long long)r->line_no, why, RC_TRACE_MAGIC);
+        return -EBADMSG;
 }
 
 int rc_trace_next(struct rc_trace_reader *r, struct rc_notification *ret) {
@@ -270,7 +279,7 @@ int rc_trace_next(struct rc_trace_reader *r, struct rc_notification *ret) {
 
                 if (k < 0)
                         return k;
-                if (k == 0) {
+                if (k == LINE_EOF) {
                         if (!r->header_seen) {
                                 rc_log_error("%s: not a rollcoach trace: no '%s' line", r->name,
                                              RC_TRACE_MAGIC);
@@ -279,28 +288,27 @@ int rc_trace_next(struct rc_trace_reader *r, struct rc_notification *ret) {
                         return 0;
                 }
                 if (!r->header_seen) {
-                        if (k == 2) {
-                                rc_log_error("%s:%llu: not a rollcoach trace: the first line "
-                                             "must be '%s'",
-                                             r->name, (unsigned long long)r->line_no,
-                                             RC_TRACE_MAGIC);
-                                return -EBADMSG;
-                        }
+                        if (k == LINE_TOO_LONG)
+                                return bad_header(r, "the line is too long");
+                        if (k == LINE_NUL)
+                                return bad_header(r, "the line holds a NUL byte");
                         if (is_blank(r->line, len))
                                 continue;
                         if (len != strlen(RC_TRACE_MAGIC) ||
-                            memcmp(r->line, RC_TRACE_MAGIC, len) != 0) {
-                                rc_log_error("%s:%llu: not a rollcoach trace: the first line "
-                                             "must be '%s'",
-                                             r->name, (unsigned long long)r->line_no,
-                                             RC_TRACE_MAGIC);
-                                return -EBADMSG;
-                        }
+                            memcmp(r->line, RC_TRACE_MAGIC, len) != 0)
+                                return bad_header(r, "no header");
                         r->header_seen = true;
                         continue;
                 }
-                if (k == 2)
+                if (k == LINE_TOO_LONG) {
+                        malformed(r, RC_TRACE_ERR_TOO_LONG, "line longer than %d characters",
+                                  RC_TRACE_MAX_LINE);
                         continue;
+                }
+                if (k == LINE_NUL) {
+                        malformed(r, RC_TRACE_ERR_NUL, "NUL byte at column %zu", len);
+                        continue;
+                }
                 if (r->line[0] == '#' || is_blank(r->line, len))
                         continue;
                 if (parse_line(r, r->line, len, ret))
