@@ -198,6 +198,7 @@ static int parse_line(struct rc_trace_reader *r, const char *s, size_t len,
                 n.len = flen[3] / 2;
         }
         n.data = r->payload;
+        n.line = r->line_no;
 
         r->last_t_us = n.t_us;
         r->n_lines++;
