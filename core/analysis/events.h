@@ -47,11 +47,12 @@ struct rc_event {
         int64_t t_ms;       /* session clock */
         const char *device; /* "AA:BB:CC:DD:EE:FF", or NULL for session events */
         union {
+                /* the `device` event (named `dev`: `device` above is the address) */
                 struct {
                         enum rc_device_kind kind;
                         bool connected;
                         const char *name; /* never NULL; the address when unknown */
-                } device;
+                } dev;
                 struct {
                         double speed_cm_s; /* signed, + in the tracked direction, ~1 s mean */
                         double travel_cm;  /* since the last track, + in its direction */
