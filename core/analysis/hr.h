@@ -3,16 +3,21 @@
  * Input: decoded Heart Rate Measurements (0x2A37) with their host receive time.
  * RR intervals (1/1024 s) are converted to ms and cleaned of artifacts: outside
  * 300..2000 ms, or more than 20 % away from the local median (the median of the
- * previous RC_HR_MEDIAN_N in-range intervals). A successive difference is used
- * only between two accepted, adjacent beats (a rejected beat breaks the pair).
+ * previous RC_HR_MEDIAN_N in-range intervals, accepted or not, so one artifact
+ * cannot hold the reference; while fewer than 3 are known only the range rule
+ * applies). A successive difference is used only between two accepted, adjacent
+ * beats (a rejected beat breaks the pair). Windows are in beat time and end at
+ * the latest interval received.
  *
  * Output:
- * - an `hr` event at most about once a second (RC_HR_EVENT_MIN_GAP_MS): bpm as
- *   the strap reports it (or from the RR when it reports 0), RMSSD over the
- *   accepted successive differences of the last RC_HR_RMSSD_WINDOW_MS of beat
- *   time (NaN until RC_HR_RMSSD_MIN_DIFFS are there), breathing rate from the
- *   respiratory sinus arrhythmia (NaN until RC_HR_RESP_MIN_S of clean beats),
- *   and the contact flag;
+ * - an `hr` event for the first measurement, then for the next one at least
+ *   RC_HR_EVENT_MIN_GAP_MS of session time after the last event: bpm as the
+ *   strap reports it (or 60000 / the last accepted RR when it reports 0;
+ *   0 before any), RMSSD over the accepted successive differences of the last
+ *   RC_HR_RMSSD_WINDOW_MS of beat time (NaN until RC_HR_RMSSD_MIN_DIFFS are
+ *   there), breathing rate from the respiratory sinus arrhythmia (NaN until
+ *   RC_HR_RESP_MIN_S of clean beats), and the contact from the flags (bits
+ *   1-2, as the SIG defines them);
  * - session figures: mean HR (60000 / mean accepted RR) and RMSSD over every
  *   accepted successive difference of the session.
  *
@@ -20,8 +25,10 @@
  * seconds of beat time is resampled at RC_HR_RESP_FS_HZ (linear interpolation),
  * detrended (mean and linear trend removed), Hann-windowed, and its power
  * scanned over 4..30 breaths/min; the peak is refined by parabolic
- * interpolation. It is reported only if the peak holds a clear share of the band
- * power; otherwise NaN.
+ * interpolation. It is reported only if the peak is clearly dominant: a maximum
+ * inside the band (not on its edge) with at least 60 % of the 4..30 /min power
+ * within 1/T of it (T the analysed span, at most RC_HR_RESP_WINDOW_S); otherwise
+ * NaN. "Clean beats" are the accepted intervals in the window, summed.
  *
  * Fixed-size state, no allocation, no I/O: deterministic for a given input.
  */

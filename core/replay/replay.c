@@ -20,7 +20,6 @@ int rc_replay_run(FILE *f, const char *name, struct rc_session *s,
         while ((r = rc_trace_next(reader, &n)) > 0) {
                 int64_t t_ms = (int64_t)(n.t_us / 1000);
 
-                n.line = reader->line_no;
                 if (st.lines++ == 0) {
                         st.first_ms = t_ms;
                         r = rc_session_begin(s, t_ms, opts ? opts->routine : NULL,

@@ -30,7 +30,8 @@ void rc_log_set_sink(rc_log_sink_fn fn, void *userdata);
 int rc_log_level_from_string(const char *s, enum rc_log_level *ret);
 
 void rc_log(enum rc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void rc_logv(enum rc_log_level level, const char *fmt, va_list ap);
+void rc_logv(enum rc_log_level level, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 
 #define rc_log_error(...) rc_log(RC_LOG_ERR, __VA_ARGS__)
 #define rc_log_warning(...) rc_log(RC_LOG_WARN, __VA_ARGS__)

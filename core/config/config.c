@@ -1,0 +1,395 @@
+/* rollcoach — the configuration file, read with inih.
+ *
+ * inih is used through ini_parse_stream with our own line reader, because the
+ * distribution's build gives the handler no line number and truncates long
+ * lines silently. The reader counts lines, rejects over-long lines and NUL
+ * bytes, and checks each line's shape with the rules inih applies (so every
+ * syntax error is reported with its line, not only the first one inih would
+ * return). Lines it rejects reach inih blank, so nothing is reported twice;
+ * every line reaches inih without leading white space, which turns off inih's
+ * multi-line continuation values (an indented line is not part of the value
+ * above it in this file format). */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "util/log.h"
+
+static const char *const condition_names[RC_COND__COUNT] = {
+        "osteoporosis",    "pregnancy",          "spondylolisthesis",   "spinal_stenosis",
+        "disc_herniation", "recent_back_injury", "recent_back_surgery",
+};
+#define CONDITION_LIST                                                                             \
+        "osteoporosis, pregnancy, spondylolisthesis, spinal_stenosis, disc_herniation, "           \
+        "recent_back_injury, recent_back_surgery"
+
+void rc_config_defaults(struct rc_config *c) {
+        memset(c, 0, sizeof(*c));
+        c->profile.height_cm = 170;
+        c->profile.weight_kg = 70;
+        c->profile.level = RC_LEVEL_BEGINNER;
+        c->profile.conditions = 0;
+}
+
+const char *rc_level_name(enum rc_level l) {
+        switch (l) {
+        case RC_LEVEL_BEGINNER:
+                return "beginner";
+        case RC_LEVEL_REGULAR:
+                return "regular";
+        }
+        return "invalid";
+}
+
+const char *rc_condition_name(unsigned bit) {
+        for (unsigned i = 0; i < RC_COND__COUNT; i++)
+                if (bit == 1u << i)
+                        return condition_names[i];
+        return NULL;
+}
+
+int rc_condition_from_name(const char *name, unsigned *ret_bit) {
+        for (unsigned i = 0; i < RC_COND__COUNT; i++)
+                if (strcmp(name, condition_names[i]) == 0) {
+                        *ret_bit = 1u << i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* ---- Parsing ------------------------------------------------------------------ */
+
+enum section {
+        SECTION_NONE,    /* before the first section header */
+        SECTION_PROFILE, /* [profile] */
+        SECTION_IGNORED, /* a bad or unknown header, already reported: skip its keys */
+};
+
+enum key { KEY_HEIGHT, KEY_WEIGHT, KEY_LEVEL, KEY_CONDITIONS, KEY__COUNT };
+static const char *const key_names[KEY__COUNT] = {"height_cm", "weight_kg", "level", "conditions"};
+
+struct parser {
+        FILE *f;
+        const char *path;
+        struct rc_config *c;
+        int line;          /* of the line last read */
+        unsigned n_errors; /* reported so far */
+        int read_errno;    /* set when reading failed */
+        enum section section;
+        int key_line[KEY__COUNT]; /* where each key was set, 0 if not yet */
+};
+
+__attribute__((format(printf, 2, 3))) static void parse_error(struct parser *p, const char *fmt,
+                                                              ...) {
+        char msg[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        rc_log_error("%s:%d: %s", p->path, p->line, msg);
+        p->n_errors++;
+}
+
+/* As inih finds a character of `chars` (or, with chars NULL, the end): the first
+ * one before an inline ';' comment, which must follow white space. Returns the
+ * position of the character found, of the ';', or of the terminating NUL. */
+static char *find_chars_or_comment(char *s, const char *chars) {
+        bool was_space = false;
+
+        while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+                was_space = isspace((unsigned char)*s);
+                s++;
+        }
+        return s;
+}
+
+/* Check a section header line "[name]" (starts with '['), and track the section. */
+static bool check_section(struct parser *p, char *s) {
+        char *end = find_chars_or_comment(s + 1, "]");
+        char *rest;
+
+        if (*end != ']') {
+                parse_error(p, "section header '%s' has no closing ']'", s);
+                p->section = SECTION_IGNORED;
+                return false;
+        }
+        *end = '\0';
+        if (strcmp(s + 1, "profile") == 0) {
+                p->section = SECTION_PROFILE;
+        } else {
+                parse_error(p, "unknown section [%s] (known sections: [profile])", s + 1);
+                p->section = SECTION_IGNORED;
+        }
+        rest = end + 1;
+        while (isspace((unsigned char)*rest))
+                rest++;
+        if (*rest && *rest != ';')
+                parse_error(p, "unexpected text '%s' after the section header [%s]", rest, s + 1);
+        *end = ']';
+        return true;
+}
+
+/* The ini_reader: one line per call, counted, checked, trimmed. A rejected line
+ * is reported here and handed to inih as an empty line. */
+static char *read_line(char *str, int num, void *stream) {
+        struct parser *p = stream;
+        /* inih's documented limit: its buffer holds the longest line plus "\r\n\0". */
+        const size_t max = num > 3 ? (size_t)num - 3 : 0;
+        size_t n = 0, start;
+        char *sep;
+        bool nul = false, too_long = false;
+        int c;
+
+        if (p->read_errno)
+                return NULL;
+        c = getc(p->f);
+        if (c == EOF) {
+                if (ferror(p->f))
+                        p->read_errno = errno ? errno : EIO;
+                return NULL;
+        }
+        p->line++;
+        for (; c != EOF && c != '\n'; c = getc(p->f)) {
+                if (c == '\0')
+                        nul = true;
+                if (n < (size_t)num - 1)
+                        str[n++] = (char)c;
+                else
+                        too_long = true;
+        }
+        if (ferror(p->f)) {
+                p->read_errno = errno ? errno : EIO;
+                return NULL;
+        }
+        if (n > 0 && str[n - 1] == '\r')
+                n--;
+        str[n] = '\0';
+        if (too_long || n > max) {
+                parse_error(p, "line longer than %zu characters", max);
+                str[0] = '\0';
+                return str;
+        }
+        if (nul) {
+                parse_error(p, "NUL byte in the line");
+                str[0] = '\0';
+                return str;
+        }
+        start = 0;
+        if (p->line == 1 && n >= 3 && memcmp(str, "\xef\xbb\xbf", 3) == 0)
+                start = 3; /* UTF-8 byte order mark */
+        while (start < n && isspace((unsigned char)str[start]))
+                start++;
+        while (n > start && isspace((unsigned char)str[n - 1]))
+                n--;
+        memmove(str, str + start, n - start);
+        n -= start;
+        str[n] = '\0';
+
+        if (n == 0 || str[0] == ';' || str[0] == '#')
+                return str; /* blank or comment */
+        if (str[0] == '[') {
+                if (!check_section(p, str))
+                        str[0] = '\0';
+                return str;
+        }
+        sep = find_chars_or_comment(str, "=:");
+        if (*sep != '=' && *sep != ':') {
+                parse_error(p, "expected 'key = value' or a [section] header, got '%s'", str);
+                str[0] = '\0';
+        }
+        return str;
+}
+
+/* A number written in decimal ("170", "72.5"), nothing else: no hex, exponent,
+ * infinity or NaN, and the whole string consumed. */
+static int parse_number(const char *s, double *ret) {
+        const char *q = s;
+        bool digits = false, dot = false;
+        char *end;
+        double v;
+
+        if (*q == '+' || *q == '-')
+                q++;
+        for (; *q; q++) {
+                if (*q >= '0' && *q <= '9')
+                        digits = true;
+                else if (*q == '.' && !dot)
+                        dot = true;
+                else
+                        return -EINVAL;
+        }
+        if (!digits)
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (*end || errno || !isfinite(v))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static void set_number(struct parser *p, const char *key, const char *value, double lo, double hi,
+                       const char *unit, double *ret) {
+        double v;
+
+        if (parse_number(value, &v) < 0 || v < lo || v > hi) {
+                parse_error(p, "bad value '%s' for %s: expected a number from %g to %g (%s)", value,
+                            key, lo, hi, unit);
+                return;
+        }
+        *ret = v;
+}
+
+static void set_level(struct parser *p, const char *value) {
+        if (strcmp(value, "beginner") == 0)
+                p->c->profile.level = RC_LEVEL_BEGINNER;
+        else if (strcmp(value, "regular") == 0)
+                p->c->profile.level = RC_LEVEL_REGULAR;
+        else
+                parse_error(p, "bad value '%s' for level: expected beginner or regular", value);
+}
+
+/* A comma-separated list of condition names, white space around the commas
+ * allowed; empty for none. Every bad name is reported; any error leaves the
+ * conditions unchanged. */
+static void set_conditions(struct parser *p, const char *value) {
+        char buf[256];
+        char *s = buf;
+        unsigned set = 0, errors = 0;
+        bool empty_reported = false;
+
+        if (strlen(value) >= sizeof(buf)) {
+                parse_error(p, "bad value for conditions: longer than %zu characters",
+                            sizeof(buf) - 1);
+                return;
+        }
+        strcpy(buf, value);
+        while (isspace((unsigned char)*s))
+                s++;
+        if (*s == '\0') {
+                p->c->profile.conditions = 0;
+                return;
+        }
+        for (;;) {
+                char *comma = strchr(s, ',');
+                char *end = comma ? comma : s + strlen(s);
+                unsigned bit;
+
+                while (s < end && isspace((unsigned char)*s))
+                        s++;
+                while (end > s && isspace((unsigned char)end[-1]))
+                        end--;
+                *end = '\0';
+                if (*s == '\0') {
+                        if (!empty_reported)
+                                parse_error(
+                                        p,
+                                        "bad value '%s' for conditions: an empty name in the list "
+                                        "(expected names separated by commas)",
+                                        value);
+                        empty_reported = true;
+                        errors++;
+                } else if (rc_condition_from_name(s, &bit) < 0) {
+                        parse_error(p,
+                                    "unknown condition '%s' in conditions: expected a "
+                                    "comma-separated list of " CONDITION_LIST
+                                    ", or nothing for none",
+                                    s);
+                        errors++;
+                } else {
+                        set |= bit;
+                }
+                if (!comma)
+                        break;
+                s = comma + 1;
+        }
+        if (errors == 0)
+                p->c->profile.conditions = set;
+}
+
+/* The ini_handler: called for each key = value line the reader let through. It
+ * reports errors itself and always goes on (returns 1), so inih's own return
+ * value only ever names a syntax error the reader did not catch. */
+static int on_value(void *user, const char *section, const char *name, const char *value) {
+        struct parser *p = user;
+        int k;
+
+        switch (p->section) {
+        case SECTION_NONE:
+                parse_error(p, "key '%s' comes before any [section] header", name);
+                return 1;
+        case SECTION_IGNORED:
+                return 1;
+        case SECTION_PROFILE:
+                break;
+        }
+        for (k = 0; k < KEY__COUNT; k++)
+                if (strcmp(name, key_names[k]) == 0)
+                        break;
+        if (k == KEY__COUNT) {
+                parse_error(p,
+                            "unknown key '%s' in [profile] (known keys: height_cm, weight_kg, "
+                            "level, conditions)",
+                            name);
+                return 1;
+        }
+        if (p->key_line[k]) {
+                parse_error(p, "duplicate key '%s' in [profile] (first set on line %d)", name,
+                            p->key_line[k]);
+                return 1;
+        }
+        p->key_line[k] = p->line;
+        switch ((enum key)k) {
+        case KEY_HEIGHT:
+                set_number(p, name, value, 100, 250, "cm", &p->c->profile.height_cm);
+                break;
+        case KEY_WEIGHT:
+                set_number(p, name, value, 25, 300, "kg", &p->c->profile.weight_kg);
+                break;
+        case KEY_LEVEL:
+                set_level(p, value);
+                break;
+        case KEY_CONDITIONS:
+                set_conditions(p, value);
+                break;
+        case KEY__COUNT:
+                break;
+        }
+        return 1;
+}
+
+int rc_config_load(struct rc_config *c, const char *path) {
+        struct parser p = {.path = path, .c = c, .section = SECTION_NONE};
+        int r;
+
+        p.f = fopen(path, "re");
+        if (!p.f) {
+                r = -errno;
+                rc_log_error("%s: cannot open: %s", path, strerror(-r));
+                return r;
+        }
+        r = ini_parse_stream(read_line, &p, on_value, &p);
+        fclose(p.f);
+        if (p.read_errno) {
+                rc_log_error("%s: read error: %s", path, strerror(p.read_errno));
+                return -p.read_errno;
+        }
+        if (r > 0) {
+                /* inih found an error the reader did not: report what is known. */
+                p.line = r;
+                parse_error(&p, "syntax error");
+        } else if (r < 0) {
+                rc_log_error("%s: the INI parser failed (%d)", path, r);
+                return r == -2 ? -ENOMEM : -EIO;
+        }
+        return p.n_errors ? -EINVAL : 0;
+}
