@@ -7,6 +7,8 @@
 
 #include <errno.h>
 
+#include "analysis/session.h"
+#include "decode/gatt.h"
 #include "sim/encode.h"
 #include "sim/sim.h"
 #include "util/bytes.h"
@@ -1189,6 +1191,237 @@ static void test_bundled_scenarios(void **state) {
         }
 }
 
+/* ---- the real decoders and the real analysis ------------------------------------------ */
+
+/* Decode one notification with the decoder for its characteristic; RC_DECODE_OK or
+ * the reason it was rejected. *ret_char gets the characteristic. */
+static enum rc_decode_reason decode_note(const struct note *x, enum rc_char *ret_char) {
+        enum rc_decode_reason why = RC_DECODE_OK;
+        rc_uuid u;
+        union {
+                struct rc_imu_batch imu;
+                struct rc_button button;
+                struct rc_roller_info info;
+                enum rc_placement placement;
+                struct rc_hr_measurement hr;
+                uint8_t percent;
+                char name[RC_GATT_STRING_MAX + 1];
+        } out;
+        int r = -EINVAL;
+
+        assert_int_equal(rc_uuid_parse(x->uuid, strlen(x->uuid), &u), 0);
+        *ret_char = rc_gatt_char_from_uuid(&u);
+        switch (*ret_char) {
+        case RC_CHAR_ROLLER_IMU:
+        case RC_CHAR_BODY_IMU:
+                r = rc_decode_imu(x->data, x->len, *ret_char == RC_CHAR_BODY_IMU, &out.imu, &why);
+                break;
+        case RC_CHAR_ROLLER_BUTTON:
+                r = rc_decode_button(x->data, x->len, &out.button, &why);
+                break;
+        case RC_CHAR_ROLLER_INFO:
+                r = rc_decode_roller_info(x->data, x->len, &out.info, &why);
+                break;
+        case RC_CHAR_BODY_PLACEMENT:
+                r = rc_decode_placement(x->data, x->len, &out.placement, &why);
+                break;
+        case RC_CHAR_HR_MEASUREMENT:
+                r = rc_decode_hr_measurement(x->data, x->len, &out.hr, &why);
+                break;
+        case RC_CHAR_BATTERY_LEVEL:
+                r = rc_decode_battery(x->data, x->len, &out.percent, &why);
+                break;
+        case RC_CHAR_DEVICE_NAME:
+                r = rc_decode_string(x->data, x->len, out.name, &why);
+                break;
+        default:
+                fail_msg("the simulator sent an unknown characteristic %s", x->uuid);
+        }
+        if (r == 0)
+                return RC_DECODE_OK;
+        assert_int_equal(r, -EBADMSG);
+        assert_int_not_equal(why, RC_DECODE_OK);
+        return why;
+}
+
+/* Every packet the simulator writes is accepted by the real decoders, except the
+ * malformed ones, which are all rejected — for the reasons their kind breaks. */
+static void check_decodes(const char *text, const char *path) {
+        struct rc_sim *s = NULL;
+        struct run r = {0};
+        uint64_t rejected[RC_DECODE__COUNT] = {0}, corrupted = 0, by_char[RC_CHAR__COUNT] = {0};
+
+        if (text)
+                s = sim_new(text);
+        else
+                assert_int_equal(rc_sim_new_from_file(path, &s), 0);
+        assert_int_equal(rc_sim_run(s, collect, &r), 0);
+        for (unsigned d = 0; d < rc_sim_device_count(s); d++)
+                corrupted += rc_sim_device_stats(s, d)->corrupted;
+        for (size_t i = 0; i < r.count; i++) {
+                enum rc_char c;
+
+                if (r.n[i].what != RC_WHAT_VALUE)
+                        continue;
+                rejected[decode_note(&r.n[i], &c)]++;
+                by_char[c]++;
+                /* only streams are ever malformed */
+                if (c != RC_CHAR_ROLLER_IMU && c != RC_CHAR_BODY_IMU && c != RC_CHAR_HR_MEASUREMENT)
+                        assert_int_equal(decode_note(&r.n[i], &c), RC_DECODE_OK);
+        }
+        assert_int_equal(rejected[RC_DECODE_UNKNOWN], 0);
+        assert_int_equal(rejected[RC_DECODE_VALUE], 0);
+        assert_int_equal(r.count > 0, 1);
+        {
+                uint64_t total = 0;
+
+                for (int k = 1; k < RC_DECODE__COUNT; k++)
+                        total += rejected[k];
+                assert_int_equal(total, corrupted);
+        }
+        rc_sim_free(s);
+        run_free(&r);
+}
+
+static void test_decoders_accept(void **state) {
+        (void)state;
+        check_decodes(NULL, RC_SOURCE_DIR "/scripts/scenarios/demo-lower-back.scn");
+        check_decodes(NULL, RC_SOURCE_DIR "/scripts/scenarios/lossy.scn");
+        check_decodes(NULL, RC_SOURCE_DIR "/scripts/scenarios/long-free-session.scn");
+        check_decodes(NULL, RC_SOURCE_DIR "/scripts/scenarios/clock-wrap.scn");
+        /* every corruption kind, on every kind of stream, with and without force */
+        check_decodes("# rollcoach-scenario 1\n"
+                      "roller r AA:BB:CC:DD:EE:01 corrupt=0.5 loss=0.1\n"
+                      "roller n AA:BB:CC:DD:EE:02 load_cell=no corrupt=0.5 per_packet=41\n"
+                      "body b AA:BB:CC:DD:EE:03 corrupt=0.5\n"
+                      "hr h AA:BB:CC:DD:EE:04 corrupt=0.5 artifacts=0.1\n"
+                      "r: roll 2 60\nr: press double\nn: hold 60\nb: posture prone 60\n"
+                      "h: pulse 120 30\nh: contact off\nh: pulse 60 30\n",
+                      NULL);
+}
+
+/* The reasons: a body batch with the force flag is FLAGS; the other kinds as named. */
+static void test_corruption_reasons(void **state) {
+        struct run r = run_text("# rollcoach-scenario 1\n"
+                                "roller r AA:BB:CC:DD:EE:01 corrupt=0.9\n"
+                                "body b AA:BB:CC:DD:EE:03 corrupt=0.9\n"
+                                "hr h AA:BB:CC:DD:EE:04 corrupt=0.9\n"
+                                "r: rest 10\nb: posture supine 10\nh: pulse 70 10\n",
+                                NULL);
+        unsigned seen[RC_CHAR__COUNT][RC_DECODE__COUNT] = {{0}};
+
+        (void)state;
+        for (size_t i = 0; i < r.count; i++) {
+                enum rc_char c;
+                enum rc_decode_reason why;
+
+                if (r.n[i].what != RC_WHAT_VALUE)
+                        continue;
+                why = decode_note(&r.n[i], &c);
+                seen[c][why]++;
+        }
+        assert_true(seen[RC_CHAR_ROLLER_IMU][RC_DECODE_LENGTH] > 0);
+        assert_true(seen[RC_CHAR_ROLLER_IMU][RC_DECODE_VERSION] > 0);
+        assert_true(seen[RC_CHAR_ROLLER_IMU][RC_DECODE_COUNT] > 0);
+        assert_true(seen[RC_CHAR_ROLLER_IMU][RC_DECODE_PERIOD] > 0);
+        assert_int_equal(seen[RC_CHAR_ROLLER_IMU][RC_DECODE_FLAGS], 0);
+        assert_true(seen[RC_CHAR_BODY_IMU][RC_DECODE_FLAGS] > 0);
+        assert_true(seen[RC_CHAR_HR_MEASUREMENT][RC_DECODE_LENGTH] > 0);
+        run_free(&r);
+}
+
+struct agree {
+        unsigned holds_started, holds_ended, presses;
+        double hold_s, hold_force, travel_min, travel_max;
+        enum rc_posture posture;
+};
+
+static void agree_event(const struct rc_event *ev, void *userdata) {
+        struct agree *a = userdata;
+
+        switch (ev->type) {
+        case RC_EV_HOLD_START:
+                a->holds_started++;
+                break;
+        case RC_EV_HOLD_END:
+                a->holds_ended++;
+                a->hold_s = ev->hold_end.duration_s;
+                a->hold_force = ev->hold_end.mean_force_n;
+                break;
+        case RC_EV_MOTION:
+                a->travel_max = fmax(a->travel_max, ev->motion.travel_cm);
+                /* the lowest point once the roller has been up toward the neck */
+                if (a->travel_max > 10)
+                        a->travel_min = fmin(a->travel_min, ev->motion.travel_cm);
+                break;
+        case RC_EV_POSTURE:
+                a->posture = ev->posture.posture;
+                break;
+        case RC_EV_BUTTON:
+                a->presses++;
+                break;
+        default:
+                break;
+        }
+}
+
+static int feed_session(const struct rc_notification *n, void *userdata) {
+        int r = rc_session_feed(userdata, n);
+
+        return r == -EBADMSG ? 0 : r;
+}
+
+static struct agree analyse(const char *name) {
+        char path[512];
+        struct rc_session *ses = calloc(1, sizeof(*ses));
+        struct rc_sim *s = NULL;
+        struct agree a = {.travel_min = 1e9, .travel_max = -1e9};
+
+        assert_non_null(ses);
+        snprintf(path, sizeof(path), "%s/scripts/scenarios/%s.scn", RC_SOURCE_DIR, name);
+        assert_int_equal(rc_sim_new_from_file(path, &s), 0);
+        rc_session_init(ses);
+        assert_int_equal(rc_session_subscribe(ses, agree_event, &a), 0);
+        rc_log_set_max_level(RC_LOG_ERR); /* the rejects of lossy.scn are expected */
+        assert_int_equal(rc_sim_run(s, feed_session, ses), 0);
+        rc_log_set_max_level(RC_LOG_INFO);
+        rc_sim_free(s);
+        free(ses);
+        return a;
+}
+
+/* The analysis core, written against the same spec and conventions, reads back
+ * what the scenarios describe: hold.scn's 30 s hold at 300 N, and the thoracic
+ * drift of lumbar-drift.scn 20 cm past the start (+ being the first movement,
+ * toward the neck), with the wearer supine. */
+static void test_analysis_agrees(void **state) {
+        struct agree a;
+
+        (void)state;
+        a = analyse("hold");
+        assert_int_equal(a.holds_started, 1);
+        assert_int_equal(a.holds_ended, 1);
+        assert_near(a.hold_s, 30, 0.5);
+        assert_near(a.hold_force, 300, 3);
+
+        a = analyse("lossy");
+        assert_int_equal(a.holds_ended, 1);
+        assert_near(a.hold_s, 30, 0.5);
+
+        /* up 13 cm (+ the reversal's 0.16 cm), down to 20 cm below the start */
+        a = analyse("lumbar-drift");
+        assert_near(a.travel_max, 13.16, 0.3);
+        assert_near(a.travel_min, -20.16, 0.3);
+        assert_int_equal(a.posture, RC_POSTURE_SUPINE);
+        assert_int_equal(a.presses, 1);
+
+        /* Never below the start. After the top it comes back to 2 cm above the
+         * start twice; the hold's ramp from -2.5 cm/s to rest then adds
+         * -0.2·2.5/2 = -0.25 cm, and breathing rocks it by ±0.1 cm: 1.65 cm. */
+        a = analyse("control-above-start");
+        assert_near(a.travel_min, 1.65, 0.25);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_encode_imu),
@@ -1215,6 +1448,9 @@ int main(void) {
                 cmocka_unit_test(test_errors_timeline),
                 cmocka_unit_test(test_errors_header_and_bounds),
                 cmocka_unit_test(test_bundled_scenarios),
+                cmocka_unit_test(test_decoders_accept),
+                cmocka_unit_test(test_corruption_reasons),
+                cmocka_unit_test(test_analysis_agrees),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

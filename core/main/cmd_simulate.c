@@ -1,5 +1,5 @@
 /* rollcoach simulate — a scenario file (docs/scenario-format.md) in, a trace
- * (spec/trace-format.md) out. */
+ * (docs/spec/trace-format.md) out. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,25 +9,27 @@
 
 #include "main/commands.h"
 #include "sim/sim.h"
+#include "util/log.h"
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: rollcoach simulate SCENARIO [-o FILE] [--seed N]\n"
                    "\n"
                    "Simulate a described session (see docs/scenario-format.md) and write the raw\n"
                    "BLE notifications a hub would receive from its rollers, body clips and\n"
-                   "heart-rate straps, as a trace (spec/trace-format.md).\n"
+                   "heart-rate straps, as a trace (docs/spec/trace-format.md).\n"
                    "\n"
-                   "  -o, --output FILE  write the trace to FILE (atomically, through FILE.tmp)\n"
-                   "                     instead of standard output\n"
+                   "  -o, --output FILE  write the trace to FILE (through FILE.tmp, renamed when\n"
+                   "                     complete) instead of standard output\n"
                    "      --seed N       override the scenario's seed (decimal or 0x hex)\n"
                    "  -h, --help         show this help\n"
                    "\n"
-                   "A summary per device (notifications, lost, corrupted, samples) goes to\n"
-                   "standard error. The same scenario and seed always give the same bytes.\n"
+                   "A summary per device (notifications written, lost, malformed on purpose,\n"
+                   "IMU samples) goes to standard error. The same scenario and seed always give\n"
+                   "the same bytes.\n"
                    "\n"
-                   "Exit status: 0 done, 1 I/O failure (cannot read the scenario or write the\n"
-                   "trace), 2 bad command line, 3 errors in the scenario (each reported as\n"
-                   "FILE:LINE: what).\n");
+                   "Exit status: 0 done, 1 run-time failure (the trace cannot be written),\n"
+                   "2 bad command line, 3 unusable scenario (it cannot be read, or it has\n"
+                   "errors, each reported as FILE:LINE: what).\n");
 }
 
 static int parse_seed(const char *s, uint64_t *ret) {
@@ -57,11 +59,42 @@ static void summary(const struct rc_sim *sim) {
                 const struct rc_sim_device_stats *st = rc_sim_device_stats(sim, i);
 
                 fprintf(stderr,
-                        "rollcoach: %s %s %s: %" PRIu64 " notifications, %" PRIu64 " lost, %" PRIu64
-                        " corrupted, %" PRIu64 " samples\n",
+                        "simulate: %s %s %s: %" PRIu64 " notifications, %" PRIu64 " lost, %" PRIu64
+                        " malformed, %" PRIu64 " samples\n",
                         kinds[st->kind <= RC_KIND_HR ? st->kind : 0], st->label, st->addr,
                         st->packets, st->lost, st->corrupted, st->samples);
         }
+}
+
+/* Write the trace to `output` through "output.tmp", renamed when complete, so a
+ * failed run never leaves a partial trace under the final name. */
+static int write_file(struct rc_sim *sim, const char *output) {
+        size_t n = strlen(output) + 5;
+        char *tmp = malloc(n);
+        FILE *f;
+        int r;
+
+        if (!tmp)
+                return -ENOMEM;
+        snprintf(tmp, n, "%s.tmp", output);
+        f = fopen(tmp, "w");
+        if (!f) {
+                r = -errno;
+                rc_log_error("%s: %s", tmp, strerror(-r));
+                free(tmp);
+                return r;
+        }
+        r = rc_sim_write_trace(sim, f);
+        if (fclose(f) != 0 && r >= 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, output) < 0)
+                r = -errno;
+        if (r < 0) {
+                rc_log_error("writing %s: %s", output, strerror(-r));
+                remove(tmp);
+        }
+        free(tmp);
+        return r;
 }
 
 int rc_cmd_simulate(int argc, char **argv) {
@@ -69,18 +102,16 @@ int rc_cmd_simulate(int argc, char **argv) {
                 {"output", required_argument, NULL, 'o'},
                 {"seed", required_argument, NULL, 's'},
                 {"help", no_argument, NULL, 'h'},
-                {NULL, 0, NULL, 0},
+                {0},
         };
         const char *output = NULL, *path;
         struct rc_sim *sim = NULL;
-        char *tmp = NULL;
         uint64_t seed = 0;
         bool seed_set = false;
-        FILE *f = stdout;
-        int c, r, ret = RC_EXIT_FAILURE;
+        int c, r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "+o:h", options, NULL)) != -1) {
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
                 switch (c) {
                 case 'o':
                         output = optarg;
@@ -88,9 +119,10 @@ int rc_cmd_simulate(int argc, char **argv) {
                 case 's':
                         if (parse_seed(optarg, &seed) < 0) {
                                 fprintf(stderr,
-                                        "rollcoach simulate: --seed wants an unsigned "
-                                        "64-bit integer, got '%s'\n",
+                                        "rollcoach simulate: --seed wants an unsigned 64-bit "
+                                        "integer, got '%s'\n\n",
                                         optarg);
+                                usage(stderr);
                                 return RC_EXIT_USAGE;
                         }
                         seed_set = true;
@@ -103,61 +135,38 @@ int rc_cmd_simulate(int argc, char **argv) {
                         return RC_EXIT_USAGE;
                 }
         }
-        if (argc - optind != 1) {
-                fprintf(stderr, "rollcoach simulate: %s\n\n",
-                        argc - optind < 1 ? "a scenario file is required" : "too many arguments");
+        if (optind != argc - 1) {
+                fprintf(stderr, "rollcoach simulate: expected one SCENARIO argument\n\n");
                 usage(stderr);
                 return RC_EXIT_USAGE;
         }
         path = argv[optind];
 
         r = rc_sim_new_from_file(path, &sim);
+        if (r == -ENOMEM) {
+                rc_log_error("out of memory");
+                return RC_EXIT_FAILURE;
+        }
         if (r == -EINVAL) {
-                fprintf(stderr, "rollcoach simulate: %s: not simulated, see the errors above\n",
-                        path);
+                rc_log_error("%s: not simulated: the scenario has errors", path);
                 return RC_EXIT_INPUT;
         }
         if (r < 0) {
-                fprintf(stderr, "rollcoach simulate: %s: %s\n", path, strerror(-r));
-                return RC_EXIT_FAILURE;
+                rc_log_error("%s: %s", path, strerror(-r));
+                return RC_EXIT_INPUT;
         }
         if (seed_set)
                 rc_sim_set_seed(sim, seed);
 
         if (output) {
-                size_t n = strlen(output) + 5;
-
-                tmp = malloc(n);
-                if (!tmp) {
-                        fprintf(stderr, "rollcoach simulate: out of memory\n");
-                        goto out;
-                }
-                snprintf(tmp, n, "%s.tmp", output);
-                f = fopen(tmp, "w");
-                if (!f) {
-                        fprintf(stderr, "rollcoach simulate: %s: %s\n", tmp, strerror(errno));
-                        goto out;
-                }
-        }
-        r = rc_sim_write_trace(sim, f);
-        if (output) {
-                if (fclose(f) != 0 && r >= 0)
-                        r = -errno;
-                f = NULL;
-                if (r >= 0 && rename(tmp, output) < 0)
-                        r = -errno;
+                r = write_file(sim, output);
+        } else {
+                r = rc_sim_write_trace(sim, stdout);
                 if (r < 0)
-                        remove(tmp);
+                        rc_log_error("writing the trace: %s", strerror(-r));
         }
-        if (r < 0) {
-                fprintf(stderr, "rollcoach simulate: writing %s: %s\n", output ? output : "stdout",
-                        strerror(-r));
-                goto out;
-        }
-        summary(sim);
-        ret = RC_EXIT_OK;
-out:
-        free(tmp);
+        if (r >= 0)
+                summary(sim);
         rc_sim_free(sim);
-        return ret;
+        return r < 0 ? RC_EXIT_FAILURE : RC_EXIT_OK;
 }

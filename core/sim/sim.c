@@ -123,16 +123,6 @@ static uint16_t qu16(double v) {
         return (uint16_t)v;
 }
 
-/* caf7XXXX-e46c-49f3-98a8-0c9d2480bb18, the rollcoach service base. */
-static rc_uuid uuid_caf7(uint16_t id) {
-        rc_uuid u = {{0xca, 0xf7, 0, 0, 0xe4, 0x6c, 0x49, 0xf3, 0x98, 0xa8, 0x0c, 0x9d, 0x24, 0x80,
-                      0xbb, 0x18}};
-
-        u.b[2] = (uint8_t)(id >> 8);
-        u.b[3] = (uint8_t)id;
-        return u;
-}
-
 /* ---- per-device generators -------------------------------------------------------- */
 
 struct item {
@@ -254,19 +244,19 @@ static void do_connect(struct gen *g, double t) {
         if (d->kind == RC_KIND_ROLLER) {
                 len = rc_encode_roller_info(buf, sizeof(buf), &d->info);
                 tr += READ_GAP_S;
-                enqueue_value(g, host_us(tr), uuid_caf7(0x0004), buf, len);
+                enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_ROLLER_INFO), buf, len);
         }
         len = rc_encode_battery(buf, sizeof(buf), d->battery);
         tr += READ_GAP_S;
-        enqueue_value(g, host_us(tr), rc_uuid_from16(0x2a19), buf, len);
+        enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_BATTERY_LEVEL), buf, len);
         if (d->kind == RC_KIND_BODY) {
                 len = rc_encode_placement(buf, sizeof(buf), d->placement);
                 tr += READ_GAP_S;
-                enqueue_value(g, host_us(tr), uuid_caf7(0x0104), buf, len);
+                enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_BODY_PLACEMENT), buf, len);
         }
         len = rc_encode_string(buf, sizeof(buf), d->name);
         tr += READ_GAP_S;
-        enqueue_value(g, host_us(tr), rc_uuid_from16(0x2a00), buf, len);
+        enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_DEVICE_NAME), buf, len);
 
         g->connected = true;
         g->t_sub = tr + READ_GAP_S;
@@ -611,7 +601,8 @@ static void do_instant(struct gen *g, const struct rc__segment *s) {
                 if (!g->connected)
                         break; /* nobody to tell */
                 len = rc_encode_button(buf, sizeof(buf), s->press, device_clock(g, s->t0));
-                enqueue_value(g, rx_time(g, s->t0), uuid_caf7(0x0003), buf, len);
+                enqueue_value(g, rx_time(g, s->t0), *rc_gatt_char_uuid(RC_CHAR_ROLLER_BUTTON), buf,
+                              len);
                 g->st->packets++;
                 break;
         case RC__SEG_CONTACT:
@@ -714,7 +705,8 @@ static bool finish_batch(struct gen *g) {
         uint16_t seq = g->seq++;
         unsigned n = g->pkt_n;
         uint64_t k_last = g->pkt_k0 + n - 1;
-        rc_uuid uuid = uuid_caf7(d->kind == RC_KIND_ROLLER ? 0x0002 : 0x0102);
+        const rc_uuid *uuid = rc_gatt_char_uuid(d->kind == RC_KIND_ROLLER ? RC_CHAR_ROLLER_IMU
+                                                                          : RC_CHAR_BODY_IMU);
         int len;
 
         g->pkt_n = 0;
@@ -736,7 +728,7 @@ static bool finish_batch(struct gen *g) {
                 g->st->samples += n;
         }
         g->st->packets++;
-        set_head(g, rx_time(g, sample_time(g, k_last)), RC_WHAT_VALUE, &uuid, (size_t)len);
+        set_head(g, rx_time(g, sample_time(g, k_last)), RC_WHAT_VALUE, uuid, (size_t)len);
         return true;
 }
 
@@ -777,7 +769,7 @@ static bool hr_notify(struct gen *g, double t) {
         enum fate fate = draw_fate(g);
         uint16_t rr[HR_MAX_RR];
         struct rc_hr_encode m = {.rr = rr};
-        rc_uuid uuid = rc_uuid_from16(0x2a37);
+        const rc_uuid *uuid = rc_gatt_char_uuid(RC_CHAR_HR_MEASUREMENT);
         double sum = 0;
         int len;
 
@@ -804,7 +796,7 @@ static bool hr_notify(struct gen *g, double t) {
                 g->st->corrupted++;
         }
         g->st->packets++;
-        set_head(g, rx_time(g, t), RC_WHAT_VALUE, &uuid, (size_t)len);
+        set_head(g, rx_time(g, t), RC_WHAT_VALUE, uuid, (size_t)len);
         return true;
 }
 
