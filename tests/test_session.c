@@ -303,7 +303,8 @@ static void test_body_and_placement(void **state) {
         assert_string_equal(rc_device_kind_name(ev->dev.kind), "body");
         /* lying supine, flat: up is −z (docs/analysis.md) */
         for (int k = 0; k < 20; k++) {
-                size_t len = rc_test_imu_header(p, 0, (uint16_t)k, (uint32_t)(k * 190000), 10000, 19);
+                size_t len =
+                        rc_test_imu_header(p, 0, (uint16_t)k, (uint32_t)(k * 190000), 10000, 19);
                 int16_t a[3] = {0, 0, -1000}, g[3] = {0, 0, 0};
 
                 for (int i = 0; i < 19; i++)
@@ -396,8 +397,8 @@ static void kubios_check(const char *series, double tolerance) {
                  series);
         kubios = kubios_value(path, "RMSSD (ms)");
         hrv_series(series, &rmssd, &hr);
-        print_message("series %s: RMSSD %.3f ms, Kubios %.4f ms (%+.2f %%); mean HR %.2f\n",
-                      series, rmssd, kubios, 100 * (rmssd - kubios) / kubios, hr);
+        print_message("series %s: RMSSD %.3f ms, Kubios %.4f ms (%+.2f %%); mean HR %.2f\n", series,
+                      rmssd, kubios, 100 * (rmssd - kubios) / kubios, hr);
         assert_rel(rmssd, kubios, tolerance);
         /* Kubios' mean HR is the mean of 60/RR; ours is 60/mean RR, which is lower
          * by about var(RR)/mean(RR)^2 (Jensen): under 2 % for these series */

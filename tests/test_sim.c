@@ -734,9 +734,10 @@ static void test_stream_shape(void **state) {
                                 "r: rest 1\n"
                                 "b: posture seated 4\nh: pulse 70 4\n",
                                 &s);
-        const char *const want_r[] = {"connect", UUID_ROLLER_INFO, "2a19", "2a00"};
-        const char *const want_b[] = {"connect", "2a19", UUID_PLACEMENT, "2a00"};
-        const char *const want_h[] = {"connect", "2a19", "2a00"};
+        /* docs/scenario-format.md, "Connection": the name, then the device's reads */
+        const char *const want_r[] = {"connect", "2a00", UUID_ROLLER_INFO, "2a19"};
+        const char *const want_b[] = {"connect", "2a00", "2a19", UUID_PLACEMENT};
+        const char *const want_h[] = {"connect", "2a00", "2a19"};
         const char *const *want[3] = {want_r, want_b, want_h};
         unsigned n_want[3] = {4, 4, 3}, seen[3] = {0}, presses = 0;
         uint64_t last[3] = {0}, last_all = 0;

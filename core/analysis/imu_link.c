@@ -102,7 +102,7 @@ void rc__imu_link_disconnect(struct rc__imu_link *l, const struct rc__imu_block_
 }
 
 bool rc__imu_link_loss_event(struct rc__imu_link *l, int64_t now_ms, struct rc_event *ev) {
-        if (l->lost <= l->lost_reported || now_ms - l->loss_event_ms < 1000)
+        if (l->lost <= l->lost_reported || now_ms - l->loss_event_ms < RC__LOSS_EVENT_GAP_MS)
                 return false;
         l->lost_reported = l->lost;
         l->loss_event_ms = now_ms;

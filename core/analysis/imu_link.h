@@ -14,6 +14,7 @@
 #include "decode/gatt.h"
 
 #define RC__BLOCK_US 100000
+#define RC__LOSS_EVENT_GAP_MS 10000 /* packet_loss at most every 10 s per device */
 
 struct rc__imu_block_ops {
         /* Add k consecutive samples starting at `s` (stride b->stride). */
@@ -49,7 +50,8 @@ int rc__imu_link_feed(struct rc__imu_link *l, int64_t t_us, const struct rc_imu_
 void rc__imu_link_disconnect(struct rc__imu_link *l, const struct rc__imu_block_ops *ops,
                              void *ctx);
 
-/* When the loss count grew and the last packet_loss event is at least 1 s old,
+/* When the loss count grew and the last packet_loss event is at least
+ * RC__LOSS_EVENT_GAP_MS old,
  * fill *ev with a packet_loss event at now_ms (device left NULL) and return true. */
 bool rc__imu_link_loss_event(struct rc__imu_link *l, int64_t now_ms, struct rc_event *ev);
 

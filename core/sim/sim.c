@@ -241,6 +241,11 @@ static void do_connect(struct gen *g, double t) {
         int len;
 
         enqueue(g, host_us(t), RC_WHAT_CONNECT);
+        /* the name first: a hub knows it (BlueZ's Alias) before any GATT value, so
+         * the device is announced under it */
+        len = rc_encode_string(buf, sizeof(buf), d->name);
+        tr += READ_GAP_S;
+        enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_DEVICE_NAME), buf, len);
         if (d->kind == RC_KIND_ROLLER) {
                 len = rc_encode_roller_info(buf, sizeof(buf), &d->info);
                 tr += READ_GAP_S;
@@ -254,9 +259,6 @@ static void do_connect(struct gen *g, double t) {
                 tr += READ_GAP_S;
                 enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_BODY_PLACEMENT), buf, len);
         }
-        len = rc_encode_string(buf, sizeof(buf), d->name);
-        tr += READ_GAP_S;
-        enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_DEVICE_NAME), buf, len);
 
         g->connected = true;
         g->t_sub = tr + READ_GAP_S;
