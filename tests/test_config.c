@@ -408,6 +408,21 @@ static void test_open_errors(void **state) {
         assert_non_null(strstr(logs.text[0], "/tmp"));
 }
 
+/* session_minutes: set, or by level (10 beginner, 20 regular: config.h) */
+static void test_session_minutes(void **state) {
+        struct rc_config c;
+
+        (void)state;
+        assert_int_equal(load(&c, "[profile]\nlevel = regular\n"), 0);
+        assert_double_eq(rc_profile_session_minutes(&c.profile), 20);
+        assert_int_equal(load(&c, "[profile]\n"), 0);
+        assert_double_eq(rc_profile_session_minutes(&c.profile), 10);
+        assert_int_equal(load(&c, "[profile]\nsession_minutes = 7.5\n"), 0);
+        assert_double_eq(rc_profile_session_minutes(&c.profile), 7.5);
+        EXPECT_ONE_ERROR("[profile]\nsession_minutes = 0\n", 2, "session_minutes");
+        EXPECT_ONE_ERROR("[profile]\n\nsession_minutes = 121\n", 3, "session_minutes");
+}
+
 static void test_names(void **state) {
         static const char *const names[RC_COND__COUNT] = {
                 "osteoporosis",    "pregnancy",          "spondylolisthesis",   "spinal_stenosis",
@@ -448,6 +463,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_nul, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_session_minutes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         };
 

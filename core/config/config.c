@@ -37,6 +37,13 @@ void rc_config_defaults(struct rc_config *c) {
         c->profile.weight_kg = 70;
         c->profile.level = RC_LEVEL_BEGINNER;
         c->profile.conditions = 0;
+        c->profile.session_minutes = 0; /* by level */
+}
+
+double rc_profile_session_minutes(const struct rc_profile *p) {
+        if (p->session_minutes > 0)
+                return p->session_minutes;
+        return p->level == RC_LEVEL_REGULAR ? 20 : 10;
 }
 
 const char *rc_level_name(enum rc_level l) {
@@ -73,8 +80,9 @@ enum section {
         SECTION_IGNORED, /* a bad or unknown header, already reported: skip its keys */
 };
 
-enum key { KEY_HEIGHT, KEY_WEIGHT, KEY_LEVEL, KEY_CONDITIONS, KEY__COUNT };
-static const char *const key_names[KEY__COUNT] = {"height_cm", "weight_kg", "level", "conditions"};
+enum key { KEY_HEIGHT, KEY_WEIGHT, KEY_LEVEL, KEY_CONDITIONS, KEY_SESSION_MINUTES, KEY__COUNT };
+static const char *const key_names[KEY__COUNT] = {"height_cm", "weight_kg", "level", "conditions",
+                                                  "session_minutes"};
 
 struct parser {
         FILE *f;
@@ -338,7 +346,7 @@ static int on_value(void *user, const char *section, const char *name, const cha
         if (k == KEY__COUNT) {
                 parse_error(p,
                             "unknown key '%s' in [profile] (known keys: height_cm, weight_kg, "
-                            "level, conditions)",
+                            "level, conditions, session_minutes)",
                             name);
                 return 1;
         }
@@ -360,6 +368,9 @@ static int on_value(void *user, const char *section, const char *name, const cha
                 break;
         case KEY_CONDITIONS:
                 set_conditions(p, value);
+                break;
+        case KEY_SESSION_MINUTES:
+                set_number(p, name, value, 1, 120, "minutes", &p->c->profile.session_minutes);
                 break;
         case KEY__COUNT:
                 break;

@@ -28,7 +28,12 @@ struct rc_profile {
         double weight_kg;    /* 25..300, default 70 */
         enum rc_level level; /* default beginner */
         unsigned conditions; /* enum rc_condition bits, default none */
+        double session_minutes; /* 1..120; 0 (default): by level, see below */
 };
+
+/* The session length the coaching holds to: session_minutes if set, else 10 for
+ * a beginner (the guidance's 5-10 minutes) and 20 for a regular. */
+double rc_profile_session_minutes(const struct rc_profile *p);
 
 struct rc_config {
         struct rc_profile profile;
