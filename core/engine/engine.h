@@ -46,6 +46,7 @@ enum rc_action_kind {
         RC_ACTION_LED,
         RC_ACTION_SESSION, /* the session started or ended (for the outputs' timeline) */
         RC_ACTION_PLUGIN,  /* a plugin was disabled, reloaded or refused */
+        RC_ACTION_STEP,    /* a routine's step began (coach.step) */
 };
 
 /* One action. Strings point into the engine and are valid during the call only. */
@@ -72,6 +73,10 @@ struct rc_action {
                         const char *state; /* "disabled", "reloaded", "refused" */
                         const char *reason;
                 } plugin_state;
+                struct {
+                        const char *routine, *step;
+                        const char *direction; /* NULL when none was given */
+                } step;
         };
 };
 
@@ -128,6 +133,9 @@ int rc_engine_attach(struct rc_engine *e, struct rc_session *s, const char *rout
  * order of due time (then creation). Called before each notification in replay,
  * and from a libuv timer live. */
 void rc_engine_advance(struct rc_engine *e, int64_t t_ms);
+
+/* rc_engine_advance as an rc_replay_advance_fn (userdata: the engine). */
+void rc_engine_advance_hook(int64_t t_ms, void *engine);
 
 /* The earliest pending timer's due time, or INT64_MAX. */
 int64_t rc_engine_next_due(const struct rc_engine *e);
