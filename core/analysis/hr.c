@@ -85,62 +85,118 @@ static void diff_push(struct rc_hr_state *s, double t_ms, double d2) {
         s->diff_sum2 += d2;
         /* RR values are multiples of 1/1024 s, so these sums are in fact exact in
          * double; the recomputation keeps that true for any future input. */
-        if (s->n_d % RMSSD_RESUM_EVERY == 0)
+        if (s->tot.n_d % RMSSD_RESUM_EVERY == 0)
                 diff_resum(s);
 }
 
-static void accept(struct rc_hr_state *s, double rr) {
-        s->ring[s->ring_head].t_ms = s->beat_clock_ms;
-        s->ring[s->ring_head].rr_ms = rr;
-        s->ring_head = (s->ring_head + 1) % RC_HR_RING;
-        if (s->ring_n < RC_HR_RING)
-                s->ring_n++;
-        s->n_accepted++;
-        s->sum_rr_ms += rr;
+/* Add one decided in-range interval to the totals; *prev_accepted tells whether
+ * the previous decided in-range interval was accepted. Returns the squared
+ * difference used, or -1 when none. The real path and rc_hr_totals' copy both go
+ * through here, so they add the same numbers in the same order. */
+static double tally(struct rc_hr_totals *t, bool *prev_accepted, double *last_rr,
+                    const struct rc_hr_pending *b, bool accepted) {
+        double d2 = -1.0;
 
-        if (s->prev_accepted) {
-                double d = rr - s->prev_rr_ms;
-
-                s->sum_d2 += d * d;
-                s->n_d++;
-                diff_push(s, s->beat_clock_ms, d * d);
+        if (!accepted) {
+                t->n_rejected[RC_HR_REJECT_JUMP]++;
+                *prev_accepted = false;
+                return d2;
         }
-        s->prev_accepted = true;
-        s->prev_rr_ms = rr;
+        t->n_accepted++;
+        t->sum_rr_ms += b->rr_ms;
+        if (b->adjacent && *prev_accepted) {
+                double d = b->rr_ms - *last_rr;
+
+                d2 = d * d;
+                t->sum_d2 += d2;
+                t->n_d++;
+        }
+        *prev_accepted = true;
+        *last_rr = b->rr_ms;
+        return d2;
 }
 
-static void feed_rr(struct rc_hr_state *s, uint16_t raw) {
+/* Is the pending interval rr, j in-range intervals older than the newest (j =
+ * 0..RC_HR_MEDIAN_HALF), more than 20 % from its centred median? Its window is the
+ * segment's in-range intervals from RC_HR_MEDIAN_HALF before it to
+ * RC_HR_MEDIAN_HALF after it (at most j after it exist): the newest
+ * min(n_win, RC_HR_MEDIAN_HALF + 1 + j) values of win. Fewer than 3: no. */
+static bool is_jump(const struct rc_hr_state *s, unsigned j, double rr) {
+        double v[RC_HR_MEDIAN_N];
+        unsigned k = RC_HR_MEDIAN_HALF + 1 + j;
+
+        if (k > s->n_win)
+                k = s->n_win;
+        if (k < 3)
+                return false;
+        for (unsigned i = 0; i < k; i++)
+                v[i] = s->win[(s->win_pos + RC_HR_MEDIAN_N - 1 - i) % RC_HR_MEDIAN_N];
+
+        double med = median_small(v, k);
+
+        return fabs(rr - med) > RC_HR_JUMP_FRACTION * med;
+}
+
+/* Decide the oldest pending interval, j in-range intervals older than the newest,
+ * and drop it from the pending list. */
+static void decide_oldest(struct rc_hr_state *s, unsigned j) {
+        const struct rc_hr_pending *b = &s->pend[0];
+        bool ok = !is_jump(s, j, b->rr_ms);
+        double d2 = tally(&s->tot, &s->prev_accepted, &s->last_rr_ms, b, ok);
+
+        if (ok) {
+                s->ring[s->ring_head].t_ms = b->t_ms;
+                s->ring[s->ring_head].rr_ms = b->rr_ms;
+                s->ring_head = (s->ring_head + 1) % RC_HR_RING;
+                if (s->ring_n < RC_HR_RING)
+                        s->ring_n++;
+                s->last_accept_rx_ms = b->rx_ms; /* beats are decided in order */
+                if (d2 >= 0.0)
+                        diff_push(s, b->t_ms, d2);
+        }
+        memmove(&s->pend[0], &s->pend[1], (s->n_pend - 1) * sizeof(s->pend[0]));
+        s->n_pend--;
+}
+
+/* End the segment: decide the pending intervals with the later values that exist,
+ * then start a new segment (empty window, no pair with what came before). */
+static void end_segment(struct rc_hr_state *s) {
+        while (s->n_pend > 0)
+                decide_oldest(s, s->n_pend - 1);
+        s->n_win = 0;
+        s->win_pos = 0;
+        s->next_adjacent = false;
+        diff_expire(s);
+}
+
+static void feed_rr(struct rc_hr_state *s, uint16_t raw, int64_t rx_ms) {
         double rr = raw * TICK_MS;
 
-        s->n_rr++;
+        s->tot.n_rr++;
         s->beat_clock_ms += rr;
         if (rr < RC_HR_RR_MIN_MS || rr > RC_HR_RR_MAX_MS) {
-                s->n_rejected[RC_HR_REJECT_RANGE]++;
-                s->prev_accepted = false;
+                /* rejected at once; it still separates its neighbours */
+                s->tot.n_rejected[RC_HR_REJECT_RANGE]++;
+                s->next_adjacent = false;
                 diff_expire(s);
                 return;
         }
 
-        bool jump = false;
-
-        if (s->n_recent >= 3) {
-                double med = median_small(s->recent, s->n_recent);
-
-                jump = fabs(rr - med) > RC_HR_JUMP_FRACTION * med;
-        }
-        /* Every in-range interval enters the median, accepted or not, so one
+        /* Every in-range interval enters the window, accepted or not, so one
          * artifact cannot hold the reference away from the true rhythm. */
-        s->recent[s->recent_pos] = rr;
-        s->recent_pos = (s->recent_pos + 1) % RC_HR_MEDIAN_N;
-        if (s->n_recent < RC_HR_MEDIAN_N)
-                s->n_recent++;
+        s->win[s->win_pos] = rr;
+        s->win_pos = (s->win_pos + 1) % RC_HR_MEDIAN_N;
+        if (s->n_win < RC_HR_MEDIAN_N)
+                s->n_win++;
+        s->pend[s->n_pend++] = (struct rc_hr_pending){.rr_ms = rr,
+                                                      .t_ms = s->beat_clock_ms,
+                                                      .rx_ms = rx_ms,
+                                                      .adjacent = s->next_adjacent};
+        s->next_adjacent = true;
 
-        if (jump) {
-                s->n_rejected[RC_HR_REJECT_JUMP]++;
-                s->prev_accepted = false;
-        } else {
-                accept(s, rr);
-        }
+        /* The oldest pending interval now has its RC_HR_MEDIAN_HALF successors. */
+        if (s->n_pend > RC_HR_MEDIAN_HALF)
+                decide_oldest(s, RC_HR_MEDIAN_HALF);
         diff_expire(s);
 }
 
@@ -155,18 +211,37 @@ void rc_hr_init(struct rc_hr_state *s) {
         s->contact = RC_CONTACT_UNSUPPORTED;
 }
 
+/* Does this measurement, carrying rr_sum_ms of RR, come after a gap? The session
+ * time since the previous measurement with RR exceeds the RR it carries by more
+ * than RC_HR_GAP_MS (hr.h, "Gaps"). */
+static bool after_gap(const struct rc_hr_state *s, int64_t t_ms, double rr_sum_ms) {
+        return s->any_rr_rx && (double)(t_ms - s->last_rr_rx_ms) - rr_sum_ms > RC_HR_GAP_MS;
+}
+
 int rc_hr_feed(struct rc_hr_state *s, int64_t t_ms, const struct rc_hr_measurement *m,
                struct rc_event *ev) {
-        if (m->flags & RC_HR_FLAG_RR)
+        s->now_ms = t_ms;
+        if ((m->flags & RC_HR_FLAG_RR) && m->n_rr > 0) {
+                double sum_ms = 0.0;
+
                 for (unsigned i = 0; i < m->n_rr; i++)
-                        feed_rr(s, rc_hr_rr(m, i));
+                        sum_ms += rc_hr_rr(m, i) * TICK_MS;
+                if (after_gap(s, t_ms, sum_ms)) {
+                        s->tot.n_gaps++;
+                        end_segment(s);
+                }
+                s->any_rr_rx = true;
+                s->last_rr_rx_ms = t_ms;
+                for (unsigned i = 0; i < m->n_rr; i++)
+                        feed_rr(s, rc_hr_rr(m, i), t_ms);
+        }
 
         if (m->bpm > 0) {
                 s->last_bpm = m->bpm;
                 s->n_bpm++;
                 s->sum_bpm += m->bpm;
-        } else if (s->n_accepted > 0) {
-                s->last_bpm = (unsigned)lround(60000.0 / s->prev_rr_ms);
+        } else if (s->tot.n_accepted > 0) {
+                s->last_bpm = (unsigned)lround(60000.0 / s->last_rr_ms);
         } else {
                 s->last_bpm = 0;
         }
@@ -186,15 +261,37 @@ int rc_hr_feed(struct rc_hr_state *s, int64_t t_ms, const struct rc_hr_measureme
         return 1;
 }
 
+void rc_hr_totals(const struct rc_hr_state *s, struct rc_hr_totals *ret) {
+        bool prev_accepted = s->prev_accepted;
+        double last_rr = s->last_rr_ms;
+
+        /* As end_segment, on copies: the pending interval i is n_pend - 1 - i
+         * in-range intervals older than the newest. */
+        *ret = s->tot;
+        for (unsigned i = 0; i < s->n_pend; i++) {
+                const struct rc_hr_pending *b = &s->pend[i];
+
+                tally(ret, &prev_accepted, &last_rr, b, !is_jump(s, s->n_pend - 1 - i, b->rr_ms));
+        }
+}
+
 void rc_hr_session(const struct rc_hr_state *s, double *ret_mean_hr, double *ret_rmssd_ms) {
+        struct rc_hr_totals t;
+
+        rc_hr_totals(s, &t);
         if (ret_mean_hr)
-                *ret_mean_hr = s->n_accepted ? 60000.0 * (double)s->n_accepted / s->sum_rr_ms : NAN;
+                *ret_mean_hr = t.n_accepted ? 60000.0 * (double)t.n_accepted / t.sum_rr_ms : NAN;
         if (ret_rmssd_ms)
-                *ret_rmssd_ms = s->n_d ? sqrt(s->sum_d2 / (double)s->n_d) : NAN;
+                *ret_rmssd_ms = t.n_d ? sqrt(t.sum_d2 / (double)t.n_d) : NAN;
+}
+
+/* Session time since the last accepted beat was received (INT64_MAX if none). */
+static int64_t since_accepted(const struct rc_hr_state *s) {
+        return s->tot.n_accepted ? s->now_ms - s->last_accept_rx_ms : INT64_MAX;
 }
 
 double rc_hr_rmssd(const struct rc_hr_state *s) {
-        if (s->diff_n < RC_HR_RMSSD_MIN_DIFFS)
+        if (s->diff_n < RC_HR_RMSSD_MIN_DIFFS || since_accepted(s) > RC_HR_RMSSD_WINDOW_MS)
                 return NAN;
         return sqrt(fmax(s->diff_sum2, 0.0) / s->diff_n);
 }
@@ -222,6 +319,9 @@ double rc_hr_breath_rate(const struct rc_hr_state *s) {
         double x[RESP_NMAX], p[RESP_NF];
         unsigned first, n_beats, n;
         double clean_ms = 0.0;
+
+        if (since_accepted(s) > RC_HR_STALE_MS)
+                return NAN;
 
         /* the accepted beats inside the window: ring positions first..ring_n-1 */
         first = s->ring_n;

@@ -38,7 +38,10 @@ grep -q "2 malformed lines skipped, 1 packets rejected" "$tmp/err" || fail "summ
 # first measurement, 72 bpm (0x48) with contact not supported (flags 0x10: RR
 # present, contact bits 0) — the second, 8 ms later, is inside the ~1 Hz pacing;
 # a short press; battery 90 % (0x5a); the disconnect; the session's end at the
-# last line (912 ms).
+# last line (912 ms), with the strap's figures: each of its packets carries one
+# RR of 0x0400 = 1024/1024 s = 1000 ms, both in range and, being fewer than 3,
+# judged by the range rule alone (core/analysis/hr.h), both accepted at the end:
+# mean HR 60000 / 1000 = 60, one successive difference of 0 ms, RMSSD 0.
 want='{"t_ms":0,"event":"session_start"}
 {"t_ms":0,"event":"device","device":"AA:BB:CC:DD:EE:01","kind":"roller","state":"connected","name":"AA:BB:CC:DD:EE:01"}
 {"t_ms":7,"event":"device","device":"11:22:33:44:55:66","kind":"hr","state":"connected","name":"11:22:33:44:55:66"}
@@ -46,7 +49,7 @@ want='{"t_ms":0,"event":"session_start"}
 {"t_ms":9,"event":"button","device":"AA:BB:CC:DD:EE:01","press":"short"}
 {"t_ms":10,"event":"battery","device":"AA:BB:CC:DD:EE:01","percent":90}
 {"t_ms":912,"event":"device","device":"AA:BB:CC:DD:EE:01","kind":"roller","state":"disconnected","name":"AA:BB:CC:DD:EE:01"}
-{"t_ms":912,"event":"session_end","reason":"end_of_trace","duration_s":0.91}'
+{"t_ms":912,"event":"session_end","reason":"end_of_trace","duration_s":0.91,"mean_hr":60,"rmssd_ms":0}'
 diff <(echo "$want") "$tmp/ev.jsonl" ||
         fail "events differ from the expected ones"
 
