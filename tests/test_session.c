@@ -350,7 +350,6 @@ static void hrv_series(const char *series, double *ret_rmssd, double *ret_hr) {
         size_t len = 2;
         struct rc_session *s = new_session();
         const struct rc_event *ev;
-        unsigned packets = 0;
         struct rc_hr_totals t;
 
         snprintf(path, sizeof(path), "%s/tests/fixtures/hrv/series_%s_rr_s.txt", RC_SOURCE_DIR,
