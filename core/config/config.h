@@ -24,10 +24,10 @@ enum rc_condition {
 #define RC_COND__COUNT 7
 
 struct rc_profile {
-        double height_cm;    /* 100..250, default 170 */
-        double weight_kg;    /* 25..300, default 70 */
-        enum rc_level level; /* default beginner */
-        unsigned conditions; /* enum rc_condition bits, default none */
+        double height_cm;       /* 100..250, default 170 */
+        double weight_kg;       /* 25..300, default 70 */
+        enum rc_level level;    /* default beginner */
+        unsigned conditions;    /* enum rc_condition bits, default none */
         double session_minutes; /* 1..120; 0 (default): by level, see below */
 };
 

@@ -89,11 +89,11 @@ struct rc_engine_opts {
         const char *state_dir; /* coach.store files and history; NULL: in memory only */
         int64_t wall_start_s;  /* Unix time of session time 0 (os.time, history) */
         /* limits (0: the defaults below) */
-        uint64_t instructions;     /* per callback; default 2,000,000 (a few ms) */
-        size_t memory;             /* per plugin, bytes; default 8 MiB */
-        unsigned timers;           /* per plugin; default 32 */
-        unsigned max_failures;     /* errors before a plugin is disabled; default 5 */
-        int64_t say_dedupe_ms;     /* the same key is not said again within; default 8000 */
+        uint64_t instructions; /* per callback; default 2,000,000 (a few ms) */
+        size_t memory;         /* per plugin, bytes; default 8 MiB */
+        unsigned timers;       /* per plugin; default 32 */
+        unsigned max_failures; /* errors before a plugin is disabled; default 5 */
+        int64_t say_dedupe_ms; /* the same key is not said again within; default 8000 */
 };
 
 struct rc_engine;
