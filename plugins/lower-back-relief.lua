@@ -1,0 +1,394 @@
+-- lower-back-relief — the default routine: foam rolling of the muscles that load
+-- the low back, never the lumbar spine itself.
+--
+-- Sources: the project guidance (docs/spec/coaching.md and the issue that
+-- specified the coaching): roll the glutes/piriformis, hip flexors, hamstrings,
+-- thoracic spine, lats and calves, never the lumbar spine; about 1 inch (2.54 cm)
+-- a second; stop on a tender spot and hold (~30 s); 5-10 minutes a session for a
+-- beginner; a medical-clearance notice and an adapted routine for the listed
+-- conditions. Numbers marked "project choice" are ours, with the reasoning beside
+-- them.
+--
+-- How a step runs:
+--   * coach.step(id, {direction = ...}) starts it: the step event tells the other
+--     plugins (safety, warnings) what the user is doing, and the roller's travel
+--     restarts at 0 in that direction;
+--   * cue.step says which muscle, how to get into position, which way to roll;
+--   * the step's time counts from when the user is on the roller (its first
+--     loaded motion), since moving the roller and getting into position takes
+--     anyone a different time; if no load is seen it counts from 20 s after the
+--     cue. A short press on the roller's button moves on at once;
+--   * when the user gets on the roller, the travel reference is taken again
+--     (coach.track), so the step's start is where the roller first takes the
+--     body's weight, not where it lay when the previous step ended: the roller
+--     is usually lifted and moved between steps, and that movement must not be
+--     counted as travel nor taken as the step's first sustained movement.
+-- After the last step, coach.step("done"): the breathing reset (breathing.lua)
+-- follows and ends the session.
+
+local STEPS = {
+   "glutes_left", "glutes_right", "hip_flexor_left", "hip_flexor_right",
+   "hamstrings", "thoracic", "lats_left", "lats_right", "calves",
+}
+
+coach.plugin{
+   api = 1,
+   name = "lower-back-relief",
+   description = "Foam rolling for low-back relief: glutes, hip flexors, hamstrings, "
+      .. "upper back, lats and calves; never the lumbar spine.",
+   routine = true,
+   steps = STEPS,
+}
+
+-- Time on the roller per step. Project guidance: 5-10 minutes a session for a
+-- beginner. Project choice: 45 s a step is a few slow passes (12 cm up and back
+-- at 2.5 cm/s is about 10 s) plus one ~30 s hold on a tender spot; 9 steps of
+-- 45 s plus getting into position (~5-10 s each) and the ~80 s breathing reset
+-- come to about 9 minutes. A regular gets 75 s a step (about 13 minutes, within
+-- the regular's 20-minute session).
+local STEP_S = { beginner = 45, regular = 75 }
+-- Project choice: if the roller never shows a load (no load cell, or the user
+-- does not get on), the step's time starts this long after its cue.
+local POSITION_MS = 20000
+-- A motion event at or above this force means the body is on the roller. The
+-- analysis core enters "loaded" at 20 N (docs/analysis.md).
+local LOADED_N = 20
+-- With a clearance notice to say first, the first step waits so that the notice
+-- and the note on what was adapted are heard before the first cue (project
+-- choice: about the time the two messages take to say).
+local ADAPTED_NOTE_MS = 8000
+local ADAPTED_FIRST_STEP_MS = 16000
+
+-- The steps: the direction the user rolls first (the tracked direction, + travel)
+-- and the cue. Directions are of the roller's contact line along the body.
+local STEP = {
+   glutes_left = {
+      direction = "caudal", muscle = "glutes",
+      cue = "Left glute. Sit on the roller, cross your left ankle over your right knee, "
+         .. "and lean onto your left side. Roll slowly toward your thigh, then back up, "
+         .. "about an inch a second. Stay below the top of your hip bone. "
+         .. "When you find a tender spot, stop there and hold it for about 30 seconds.",
+   },
+   glutes_right = {
+      direction = "caudal", muscle = "glutes",
+      cue = "Right glute. Cross your right ankle over your left knee and lean onto your "
+         .. "right side. Roll slowly toward your thigh and back. Hold a tender spot.",
+   },
+   hip_flexor_left = {
+      direction = "caudal", muscle = "hip flexors",
+      cue = "Left hip flexor. Lie face down on your forearms with the roller under the "
+         .. "front of your left hip, just below the hip bone. Keep the pressure light: "
+         .. "leave weight on your arms and your other leg. Roll slowly toward your knee "
+         .. "and back, a few inches only.",
+   },
+   hip_flexor_right = {
+      direction = "caudal", muscle = "hip flexors",
+      cue = "Right hip flexor. Move the roller under the front of your right hip. Light "
+         .. "pressure. Roll slowly toward your knee and back.",
+   },
+   hamstrings = {
+      direction = "caudal", muscle = "hamstrings",
+      cue = "Hamstrings. Sit with the roller under the back of your thighs, just below "
+         .. "your seat, hands on the floor behind you. Roll slowly toward your knees, "
+         .. "then back. Stop before the back of the knee.",
+   },
+   thoracic = {
+      direction = "cranial", muscle = "upper back",
+      cue = "Upper back. Lie on your back with the roller across your mid-back, at the "
+         .. "bra-strap line. Hands behind your head, hips on the floor. Roll slowly "
+         .. "toward your neck first, then back down to where you started. "
+         .. "Never roll below your ribs onto your lower back.",
+   },
+   lats_left = {
+      direction = "caudal", muscle = "lats",
+      cue = "Left side. Lie on your left side with the roller just below your armpit, "
+         .. "left arm stretched overhead. Roll slowly toward your hip, a few inches, "
+         .. "and stop at the bottom of your ribs. Then roll back.",
+   },
+   lats_right = {
+      direction = "caudal", muscle = "lats",
+      cue = "Right side. Turn onto your right side, roller just below the armpit, arm "
+         .. "overhead. Roll slowly toward your hip and back. Stop at your ribs.",
+   },
+   calves = {
+      direction = "caudal", muscle = "calves",
+      cue = "Calves. Sit with the roller under your calves, just below the knees, hands "
+         .. "behind you. Lift your hips if you like. Roll slowly toward your ankles and "
+         .. "back. Stop above the ankle.",
+   },
+}
+
+-- Adaptations for the conditions of the profile (docs/spec/coaching.md).
+-- Project guidance: every listed condition needs medical clearance first and an
+-- adapted routine; the choices below are ours (project choice), with the reason
+-- for each. `drop` leaves steps out; `soften` adds a caution to a step's cue (the
+-- warnings plugin also lowers the pressure limit for anyone with a condition).
+local GENTLE_BACK = "Go gently today: keep your hips on the floor and your lower back "
+   .. "flat. Don't arch."
+local ADAPT = {
+   -- Fragile bone: a point load or a slip over the spine or the ribs can break
+   -- them, so nothing is rolled with bone on the roller (no upper back, no
+   -- lats over the ribs); the rest with lighter pressure.
+   osteoporosis = {
+      drop = { "thoracic", "lats_left", "lats_right" },
+      soften = { glutes_left = "Use light pressure: keep weight on your hands and feet.",
+                 glutes_right = "Light pressure.",
+                 hip_flexor_left = "Very light pressure.",
+                 hip_flexor_right = "Very light pressure.",
+                 hamstrings = "Light pressure.",
+                 calves = "Light pressure." },
+   },
+   -- Lying face down on the forearms presses on the belly and arches the lower
+   -- back: no prone hip-flexor work. Lying on the back is kept short and gentle
+   -- (lying flat on the back can make someone pregnant dizzy); calves get light
+   -- pressure only, and are skipped if a calf is swollen, warm or painful, the
+   -- signs of a clot, which is more likely in pregnancy.
+   pregnancy = {
+      drop = { "hip_flexor_left", "hip_flexor_right" },
+      soften = { thoracic = "Keep it short and your hips on the floor. If you feel dizzy "
+                    .. "or short of breath, roll onto your side and stop.",
+                 calves = "Light pressure only. Skip this if a calf is swollen, warm or "
+                    .. "painful." },
+   },
+   -- Extension of the lumbar spine narrows the spinal canal and loads a slipped
+   -- vertebra: no prone work on the forearms (it arches the lower back), and the
+   -- upper back only with the hips down and the lower back flat.
+   spinal_stenosis = {
+      drop = { "hip_flexor_left", "hip_flexor_right" },
+      soften = { thoracic = GENTLE_BACK },
+   },
+   spondylolisthesis = {
+      drop = { "hip_flexor_left", "hip_flexor_right" },
+      soften = { thoracic = GENTLE_BACK },
+   },
+   -- An irritated nerve root: long sitting with a rounded back (hamstrings) and
+   -- deep pressure near the sciatic nerve (glutes) can provoke leg symptoms, so
+   -- both are softened with a clear stop rule; the upper back without arching.
+   disc_herniation = {
+      drop = {},
+      soften = { hamstrings = "Sit tall, don't round your back, and stop if pain runs "
+                    .. "down your leg.",
+                 glutes_left = "Light pressure. Stop if you feel pain, tingling or "
+                    .. "numbness down your leg.",
+                 glutes_right = "Light pressure. Stop if anything runs down your leg.",
+                 thoracic = GENTLE_BACK },
+   },
+   -- A recent injury or operation: nothing that loads or arches the back until it
+   -- is cleared (no upper back, no lats, no prone work); legs and glutes gently.
+   recent_back_injury = {
+      drop = { "thoracic", "lats_left", "lats_right", "hip_flexor_left",
+               "hip_flexor_right" },
+      soften = { glutes_left = "Gently. Stop at any back pain.",
+                 glutes_right = "Gently.", hamstrings = "Gently.", calves = "Gently." },
+   },
+}
+ADAPT.recent_back_surgery = ADAPT.recent_back_injury
+
+-- What the user hears about the adaptation, by muscle (in the order of STEPS).
+local function list_words(words)
+   if #words == 1 then return words[1] end
+   return table.concat(words, ", ", 1, #words - 1) .. " and " .. words[#words]
+end
+
+-- ---- state (reset at every session start) --------------------------------------
+
+local plan          -- the steps of this session: { id, cue, direction } in order
+local first_index   -- where the session begins in plan
+local current       -- index into plan of the running step, nil before/after
+local step_timer    -- the step's time, or the position allowance
+local lead_timer    -- the lead-in before the first step (adapted sessions)
+local on_roller     -- the step's time is running (the user is on the roller)
+local step_began_ms -- when the running step's cue was said
+local last_loaded_ms -- the last motion event under load
+local unloaded_seen -- a motion event without load since then
+local finished = false
+
+local function cancel(h)
+   if h then h:cancel() end
+   return nil
+end
+
+local function step_ms()
+   local level = coach.profile.level
+   return (STEP_S[level] or STEP_S.beginner) * 1000
+end
+
+-- The plan: the steps in order, without the dropped ones, with their cautions.
+local function make_plan()
+   local drop, soften, conditions = {}, {}, {}
+   for name, on in pairs(coach.profile.conditions or {}) do
+      local a = on and ADAPT[name]
+      if a then
+         conditions[#conditions + 1] = name
+         for _, id in ipairs(a.drop) do drop[id] = true end
+         for id, text in pairs(a.soften) do
+            soften[id] = soften[id] or {}
+            soften[id][#soften[id] + 1] = text
+         end
+      end
+   end
+   table.sort(conditions)
+   local p, dropped, softened, seen_d, seen_s = {}, {}, {}, {}, {}
+   for _, id in ipairs(STEPS) do
+      local s = STEP[id]
+      if drop[id] then
+         if not seen_d[s.muscle] then
+            dropped[#dropped + 1] = s.muscle
+            seen_d[s.muscle] = true
+         end
+      else
+         local cue = s.cue
+         if soften[id] then
+            -- the same caution for two conditions is said once
+            local said = {}
+            for _, text in ipairs(soften[id]) do
+               if not said[text] then cue = cue .. " " .. text end
+               said[text] = true
+            end
+            if not seen_s[s.muscle] then
+               softened[#softened + 1] = s.muscle
+               seen_s[s.muscle] = true
+            end
+         end
+         p[#p + 1] = { id = id, cue = cue, direction = s.direction }
+      end
+   end
+   return p, conditions, dropped, softened
+end
+
+local function index_of(id)
+   for i, s in ipairs(plan) do
+      if s.id == id then return i end
+   end
+   return nil
+end
+
+local start_step -- forward
+
+local function next_step()
+   if not current then return end
+   start_step(current + 1)
+end
+
+-- The step's time runs from now.
+local function run_step_clock()
+   step_timer = cancel(step_timer)
+   step_timer = coach.after(step_ms(), next_step)
+end
+
+function start_step(i)
+   step_timer = cancel(step_timer)
+   lead_timer = cancel(lead_timer)
+   if i > #plan then
+      current = nil
+      finished = true
+      coach.step("done")
+      return
+   end
+   current = i
+   local s = plan[i]
+   coach.step(s.id, { direction = s.direction })
+   coach.say("cue.step", s.cue)
+   coach.led("ok")
+   step_began_ms = coach.now()
+   on_roller = false
+   step_timer = coach.after(POSITION_MS, function()
+      step_timer = nil
+      on_roller = true -- no load seen: assume so, the time runs from here
+      run_step_clock()
+   end)
+end
+
+coach.on("session_start", function(ev)
+   step_timer = cancel(step_timer)
+   lead_timer = cancel(lead_timer)
+   current, on_roller, last_loaded_ms, unloaded_seen = nil, false, nil, false
+   finished = false
+   local conditions, dropped, softened
+   plan, conditions, dropped, softened = make_plan()
+
+   -- where to begin: the session's step (--step), or the first; a step the
+   -- adaptation dropped begins at the next one that is kept
+   local first = 1
+   if ev.step then
+      local k
+      for j, id in ipairs(STEPS) do
+         if id == ev.step then k = j end
+      end
+      first = #plan + 1
+      for j = (k or 1), #STEPS do
+         local at = index_of(STEPS[j])
+         if at then
+            first = at
+            break
+         end
+      end
+      if first <= #plan and plan[first].id ~= ev.step then
+         coach.log("info", ev.step .. " is left out for this profile; starting at "
+            .. plan[first].id)
+      end
+   end
+
+   if #conditions == 0 then
+      start_step(first)
+      return
+   end
+   -- Adapted: the safety plugin says the clearance notice now; we say what was
+   -- adapted after it, then begin.
+   local parts = {}
+   if #dropped > 0 then parts[#parts + 1] = "we leave out the " .. list_words(dropped) end
+   if #softened > 0 then
+      parts[#parts + 1] = "we go gently on the " .. list_words(softened)
+   end
+   local note = "Your routine is adapted: " .. table.concat(parts, ", and ") .. "."
+   coach.log("info", "adapted for " .. table.concat(conditions, ", ") .. ": "
+      .. #plan .. " of " .. #STEPS .. " steps")
+   coach.after(ADAPTED_NOTE_MS, function() coach.say("info.adapted", note) end)
+   lead_timer = coach.after(ADAPTED_FIRST_STEP_MS, function()
+      lead_timer = nil
+      start_step(first)
+   end)
+   first_index = first
+end)
+
+coach.on("button", function(ev)
+   if ev.press ~= "short" or finished or not plan then return end
+   if current then
+      next_step()
+   elseif lead_timer then
+      start_step(first_index)
+   end
+end)
+
+-- When does the user get on the roller? At a load onset after the cue (the
+-- roller loaded again after being unloaded, or after a second without a loaded
+-- motion event): then the travel reference is taken again there. If the roller
+-- simply stays loaded for 3 s after the cue (the user stayed on it), the step's
+-- own reference stands and its time runs from then.
+local STAYED_ON_MS = 3000
+coach.on("motion", function(ev)
+   if ev.force_n ~= nil and ev.force_n < LOADED_N then
+      unloaded_seen = true
+      return
+   end
+   local onset = unloaded_seen or not last_loaded_ms or ev.t_ms - last_loaded_ms > 1000
+   last_loaded_ms, unloaded_seen = ev.t_ms, false
+   if not current or on_roller then return end
+   if onset then
+      on_roller = true
+      -- only a load cell tells a body on the roller from hands moving it
+      if ev.force_n ~= nil then
+         coach.track{ direction = plan[current].direction }
+      end
+      run_step_clock()
+   elseif ev.t_ms - step_began_ms >= STAYED_ON_MS then
+      on_roller = true
+      run_step_clock()
+   end
+end)
+
+coach.on("session_end", function()
+   step_timer = cancel(step_timer)
+   lead_timer = cancel(lead_timer)
+   current = nil
+end)
