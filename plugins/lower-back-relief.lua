@@ -183,6 +183,10 @@ local ADAPT = {
    },
 }
 ADAPT.recent_back_surgery = ADAPT.recent_back_injury
+-- The conditions, in a fixed order. The profile's set is read by name
+-- (conditions.pregnancy == true), never iterated: it may be a read-only view.
+local CONDITIONS = { "disc_herniation", "osteoporosis", "pregnancy", "recent_back_injury",
+                     "recent_back_surgery", "spinal_stenosis", "spondylolisthesis" }
 
 -- What the user hears about the adaptation, by muscle (in the order of STEPS).
 local function list_words(words)
@@ -197,6 +201,7 @@ local first_index   -- where the session begins in plan
 local current       -- index into plan of the running step, nil before/after
 local step_timer    -- the step's time, or the position allowance
 local lead_timer    -- the lead-in before the first step (adapted sessions)
+local note_timer    -- the note on what was adapted
 local on_roller     -- the step's time is running (the user is on the roller)
 local step_began_ms -- when the running step's cue was said
 local last_loaded_ms -- the last motion event under load
@@ -216,8 +221,9 @@ end
 -- The plan: the steps in order, without the dropped ones, with their cautions.
 local function make_plan()
    local drop, soften, conditions = {}, {}, {}
-   for name, on in pairs(coach.profile.conditions or {}) do
-      local a = on and ADAPT[name]
+   local listed = coach.profile.conditions or {}
+   for _, name in ipairs(CONDITIONS) do
+      local a = listed[name] and ADAPT[name]
       if a then
          conditions[#conditions + 1] = name
          for _, id in ipairs(a.drop) do drop[id] = true end
@@ -227,7 +233,6 @@ local function make_plan()
          end
       end
    end
-   table.sort(conditions)
    local p, dropped, softened, seen_d, seen_s = {}, {}, {}, {}, {}
    for _, id in ipairs(STEPS) do
       local s = STEP[id]
@@ -343,7 +348,10 @@ coach.on("session_start", function(ev)
    local note = "Your routine is adapted: " .. table.concat(parts, ", and ") .. "."
    coach.log("info", "adapted for " .. table.concat(conditions, ", ") .. ": "
       .. #plan .. " of " .. #STEPS .. " steps")
-   coach.after(ADAPTED_NOTE_MS, function() coach.say("info.adapted", note) end)
+   note_timer = coach.after(ADAPTED_NOTE_MS, function()
+      note_timer = nil
+      coach.say("info.adapted", note)
+   end)
    lead_timer = coach.after(ADAPTED_FIRST_STEP_MS, function()
       lead_timer = nil
       start_step(first)
@@ -390,5 +398,6 @@ end)
 coach.on("session_end", function()
    step_timer = cancel(step_timer)
    lead_timer = cancel(lead_timer)
+   note_timer = cancel(note_timer)
    current = nil
 end)

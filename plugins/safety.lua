@@ -136,14 +136,16 @@ coach.on("button", function(ev)
 end)
 
 -- ---- safety.clearance ---------------------------------------------------------------
+-- In this order; the profile's set is read by name (conditions.pregnancy ==
+-- true), never iterated: it may be a read-only view.
 local CONDITION_WORDS = {
-   osteoporosis = "osteoporosis",
-   pregnancy = "pregnancy",
-   spondylolisthesis = "spondylolisthesis",
-   spinal_stenosis = "spinal stenosis",
-   disc_herniation = "a disc herniation",
-   recent_back_injury = "a recent back injury",
-   recent_back_surgery = "recent back surgery",
+   { "osteoporosis", "osteoporosis" },
+   { "pregnancy", "pregnancy" },
+   { "spinal_stenosis", "spinal stenosis" },
+   { "spondylolisthesis", "spondylolisthesis" },
+   { "disc_herniation", "a disc herniation" },
+   { "recent_back_injury", "a recent back injury" },
+   { "recent_back_surgery", "recent back surgery" },
 }
 
 -- State is reset when a session ends, not when one starts: a routine may begin
@@ -154,14 +156,12 @@ coach.on("session_end", function()
 end)
 
 coach.on("session_start", function(ev)
-   local names = {}
-   for name, on in pairs(coach.profile.conditions or {}) do
-      if on then names[#names + 1] = name end
-   end
-   if #names == 0 then return end
-   table.sort(names)
+   local listed = coach.profile.conditions or {}
    local words = {}
-   for i, name in ipairs(names) do words[i] = CONDITION_WORDS[name] or name:gsub("_", " ") end
+   for _, c in ipairs(CONDITION_WORDS) do
+      if listed[c[1]] then words[#words + 1] = c[2] end
+   end
+   if #words == 0 then return end
    local list = #words == 1 and words[1]
       or table.concat(words, ", ", 1, #words - 1) .. " and " .. words[#words]
    local text = "You listed " .. list .. ". Check with your doctor or physiotherapist "

@@ -138,9 +138,13 @@ local function body_weight_n()
    return (coach.profile.weight_kg or 70) * G
 end
 
+-- The profile's set is read by name, never iterated (it may be a read-only view).
+local CONDITIONS = { "osteoporosis", "pregnancy", "spondylolisthesis", "spinal_stenosis",
+                     "disc_herniation", "recent_back_injury", "recent_back_surgery" }
 local function has_condition()
-   for _, on in pairs(coach.profile.conditions or {}) do
-      if on then return true end
+   local listed = coach.profile.conditions or {}
+   for _, name in ipairs(CONDITIONS) do
+      if listed[name] then return true end
    end
    return false
 end
