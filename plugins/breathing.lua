@@ -17,7 +17,8 @@
 --   info.hrv              info  RMSSD before and after the reset (with a strap)
 --   info.complete         info  the session is over
 -- The RMSSD values are also logged (coach.log, "info"):
---   "breathing reset: rmssd_before_ms=.. rmssd_after_ms=.. breath_rate=.."
+--   "breathing reset: rmssd_before_ms=20.0 rmssd_after_ms=32.0 breath_rate=6.0"
+-- ("none" for a value not measured).
 
 coach.plugin{
    api = 1,
@@ -66,8 +67,9 @@ local function finish()
    active = false
    cancel_all()
    local after = rmssd_last
-   coach.log("info", string.format("breathing reset: rmssd_before_ms=%s rmssd_after_ms=%s "
-      .. "breath_rate=%s", tostring(rmssd_before), tostring(after), tostring(rate_now())))
+   local function num(x) return x and string.format("%.1f", x) or "none" end
+   coach.log("info", "breathing reset: rmssd_before_ms=" .. num(rmssd_before)
+      .. " rmssd_after_ms=" .. num(after) .. " breath_rate=" .. num(rate_now()))
    if rmssd_before and after then
       coach.say("info.hrv", string.format("Your heart-rate variability went from %d to %d "
          .. "milliseconds.", math.floor(rmssd_before + 0.5), math.floor(after + 0.5)))

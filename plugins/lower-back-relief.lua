@@ -14,10 +14,12 @@
 --     plugins (safety, warnings) what the user is doing, and the roller's travel
 --     restarts at 0 in that direction;
 --   * cue.step says which muscle, how to get into position, which way to roll;
---   * the step's time counts from when the user is on the roller (its first
---     loaded motion), since moving the roller and getting into position takes
---     anyone a different time; if no load is seen it counts from 20 s after the
---     cue. A short press on the roller's button moves on at once;
+--   * the step's time counts from when the user is on the roller (the load cell
+--     shows a load after the cue), since moving the roller and getting into
+--     position takes anyone a different time; without a load cell, or if no
+--     load is seen, it counts from 20 s after the cue. A short press on the
+--     roller's button moves on at once (one within 3 s of a timed move is taken
+--     as agreeing with it);
 --   * when the user gets on the roller, the travel reference is taken again
 --     (coach.track), so the step's start is where the roller first takes the
 --     body's weight, not where it lay when the previous step ended: the roller
@@ -50,6 +52,10 @@ local STEP_S = { beginner = 45, regular = 75 }
 -- Project choice: if the roller never shows a load (no load cell, or the user
 -- does not get on), the step's time starts this long after its cue.
 local POSITION_MS = 20000
+-- Project choice: a short press this soon after the step's time moved the
+-- routine on is taken as the user agreeing with it (they pressed to finish the
+-- step that just ended), not as a request to skip the new step too.
+local PRESS_AFTER_TIMEOUT_MS = 3000
 -- A motion event at or above this force means the body is on the roller. The
 -- analysis core enters "loaded" at 20 N (docs/analysis.md).
 local LOADED_N = 20
@@ -270,15 +276,23 @@ end
 
 local start_step -- forward
 
+local timed_advance_ms -- when the step's time last moved the routine on
+
 local function next_step()
    if not current then return end
    start_step(current + 1)
 end
 
+local function step_time_up()
+   step_timer = nil
+   timed_advance_ms = coach.now()
+   next_step()
+end
+
 -- The step's time runs from now.
 local function run_step_clock()
    step_timer = cancel(step_timer)
-   step_timer = coach.after(step_ms(), next_step)
+   step_timer = coach.after(step_ms(), step_time_up)
 end
 
 function start_step(i)
@@ -308,7 +322,7 @@ coach.on("session_start", function(ev)
    step_timer = cancel(step_timer)
    lead_timer = cancel(lead_timer)
    current, on_roller, last_loaded_ms, unloaded_seen = nil, false, nil, false
-   finished = false
+   finished, timed_advance_ms = false, nil
    local conditions, dropped, softened
    plan, conditions, dropped, softened = make_plan()
 
@@ -361,6 +375,10 @@ end)
 
 coach.on("button", function(ev)
    if ev.press ~= "short" or finished or not plan then return end
+   if timed_advance_ms and coach.now() - timed_advance_ms <= PRESS_AFTER_TIMEOUT_MS then
+      timed_advance_ms = nil
+      return
+   end
    if current then
       next_step()
    elseif lead_timer then
@@ -368,14 +386,17 @@ coach.on("button", function(ev)
    end
 end)
 
--- When does the user get on the roller? At a load onset after the cue (the
--- roller loaded again after being unloaded, or after a second without a loaded
--- motion event): then the travel reference is taken again there. If the roller
--- simply stays loaded for 3 s after the cue (the user stayed on it), the step's
--- own reference stands and its time runs from then.
+-- When does the user get on the roller? Only a load cell can tell a body on the
+-- roller from hands lifting it, so without one (force_n nil) the step's time
+-- runs from POSITION_MS after the cue. With one: at a load onset after the cue
+-- (loaded again after being unloaded, or after a second without a loaded motion
+-- event), and the travel reference is taken again there; if the roller simply
+-- stays loaded for 3 s after the cue (the user stayed on it), the step's own
+-- reference stands and its time runs from then.
 local STAYED_ON_MS = 3000
 coach.on("motion", function(ev)
-   if ev.force_n ~= nil and ev.force_n < LOADED_N then
+   if ev.force_n == nil then return end
+   if ev.force_n < LOADED_N then
       unloaded_seen = true
       return
    end
@@ -384,10 +405,7 @@ coach.on("motion", function(ev)
    if not current or on_roller then return end
    if onset then
       on_roller = true
-      -- only a load cell tells a body on the roller from hands moving it
-      if ev.force_n ~= nil then
-         coach.track{ direction = plan[current].direction }
-      end
+      coach.track{ direction = plan[current].direction }
       run_step_clock()
    elseif ev.t_ms - step_began_ms >= STAYED_ON_MS then
       on_roller = true
