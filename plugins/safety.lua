@@ -44,8 +44,18 @@ local REARM_CM = 3
 -- The analysis core's "loaded" threshold: a roller nobody lies on is no danger.
 local LOADED_N = 20
 
+-- What this relies on, as the routine's cue says it: the roller starts at the
+-- bra-strap line and the user's first movement is toward the neck (the core
+-- takes the first sustained movement after a track, 2 cm, as the tracked
+-- direction; docs/analysis.md). If they roll toward the feet first, the sign of
+-- travel is reversed and this rule cannot see the lumbar spine; the cue also
+-- tells them never to roll below the ribs.
+--
 -- The steps whose lumbar zone we watch, and the direction their travel must have
--- been tracked in for the zone to be at negative travel.
+-- been tracked in for the zone to be at negative travel. Only `thoracic`: the
+-- lats are rolled side-lying from the armpit toward the hip, and where the flank
+-- starts below the armpit is too uncertain a distance to warn on without
+-- warning on normal lat rolling (the cue says to stop at the bottom of the ribs).
 local BACK_STEPS = { thoracic = "cranial" }
 
 local function lumbar_cm()
