@@ -244,8 +244,20 @@ int rc_cmd_replay(int argc, char **argv) {
                 rc_session_subscribe(session, rc_jsonl_write_event, &writer);
 
         if (plugins) {
+                const struct rc_plugins_config *pc = &config.plugins;
+
+                /* the command line, else the profile file's [plugins], else the defaults */
+                if (eo.n_dirs == 0)
+                        for (unsigned k = 0; k < pc->n_directories; k++)
+                                eo.dirs[eo.n_dirs++] = pc->directories[k];
                 if (eo.n_dirs == 0)
                         default_plugin_dirs(&eo, user_dir, sizeof(user_dir));
+                if (!eo.state_dir && pc->state_dir[0])
+                        eo.state_dir = pc->state_dir;
+                eo.instructions = (uint64_t)pc->instructions;
+                eo.memory = (size_t)pc->memory_mb << 20;
+                eo.timers = (unsigned)pc->timers;
+                eo.max_failures = (unsigned)pc->failures;
                 eo.profile = config.profile;
                 if (rc_engine_new(&eo, &engine) < 0 || rc_engine_load_all(engine) < 0) {
                         rc_log_error("out of memory");
