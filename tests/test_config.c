@@ -423,6 +423,40 @@ static void test_session_minutes(void **state) {
         EXPECT_ONE_ERROR("[profile]\n\nsession_minutes = 121\n", 3, "session_minutes");
 }
 
+/* [plugins]: directories, state_dir and limits (config.h) */
+static void test_plugins_section(void **state) {
+        struct rc_config c;
+
+        (void)state;
+        assert_int_equal(load(&c, "[plugins]\n"
+                                  "directories = /a/b , /c\n"
+                                  "state_dir = /var/lib/rollcoach\n"
+                                  "instructions = 500000\nmemory_mb = 16\ntimers = 8\n"
+                                  "failures = 3\n"),
+                         0);
+        assert_int_equal(c.plugins.n_directories, 2);
+        assert_string_equal(c.plugins.directories[0], "/a/b");
+        assert_string_equal(c.plugins.directories[1], "/c");
+        assert_string_equal(c.plugins.state_dir, "/var/lib/rollcoach");
+        assert_double_eq(c.plugins.instructions, 500000);
+        assert_double_eq(c.plugins.memory_mb, 16);
+        assert_double_eq(c.plugins.timers, 8);
+        assert_double_eq(c.plugins.failures, 3);
+        /* defaults: nothing set */
+        assert_int_equal(load(&c, "[plugins]\n"), 0);
+        assert_int_equal(c.plugins.n_directories, 0);
+        assert_string_equal(c.plugins.state_dir, "");
+        EXPECT_ONE_ERROR("[plugins]\ndirectories = plugins\n", 2, "directories", "absolute");
+        EXPECT_ONE_ERROR("[plugins]\ndirectories = /1,/2,/3,/4,/5,/6,/7,/8,/9\n", 2, "directories",
+                         "at most 8");
+        EXPECT_ONE_ERROR("[plugins]\nstate_dir = ./state\n", 2, "state_dir");
+        EXPECT_ONE_ERROR("[plugins]\nmemory_mb = 1.5\n", 2, "memory_mb", "whole");
+        EXPECT_ONE_ERROR("[plugins]\ntimers = 65\n", 2, "timers", "64");
+        EXPECT_ONE_ERROR("[plugins]\nheight_cm = 170\n", 2, "unknown key 'height_cm' in [plugins]",
+                         "directories");
+        EXPECT_ONE_ERROR("[profile]\nstate_dir = /x\n", 2, "unknown key 'state_dir' in [profile]");
+}
+
 static void test_names(void **state) {
         static const char *const names[RC_COND__COUNT] = {
                 "osteoporosis",    "pregnancy",          "spondylolisthesis",   "spinal_stenosis",
@@ -464,6 +498,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_session_minutes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_plugins_section, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         };
 

@@ -38,6 +38,7 @@ void rc_config_defaults(struct rc_config *c) {
         c->profile.level = RC_LEVEL_BEGINNER;
         c->profile.conditions = 0;
         c->profile.session_minutes = 0; /* by level */
+        memset(&c->plugins, 0, sizeof(c->plugins));
 }
 
 double rc_profile_session_minutes(const struct rc_profile *p) {
@@ -77,12 +78,44 @@ int rc_condition_from_name(const char *name, unsigned *ret_bit) {
 enum section {
         SECTION_NONE,    /* before the first section header */
         SECTION_PROFILE, /* [profile] */
+        SECTION_PLUGINS, /* [plugins] */
         SECTION_IGNORED, /* a bad or unknown header, already reported: skip its keys */
 };
 
-enum key { KEY_HEIGHT, KEY_WEIGHT, KEY_LEVEL, KEY_CONDITIONS, KEY_SESSION_MINUTES, KEY__COUNT };
-static const char *const key_names[KEY__COUNT] = {"height_cm", "weight_kg", "level", "conditions",
-                                                  "session_minutes"};
+static const char *const section_names[] = {
+        [SECTION_PROFILE] = "profile", [SECTION_PLUGINS] = "plugins"};
+
+enum key {
+        KEY_HEIGHT,
+        KEY_WEIGHT,
+        KEY_LEVEL,
+        KEY_CONDITIONS,
+        KEY_SESSION_MINUTES,
+        KEY_DIRECTORIES,
+        KEY_STATE_DIR,
+        KEY_INSTRUCTIONS,
+        KEY_MEMORY_MB,
+        KEY_TIMERS,
+        KEY_FAILURES,
+        KEY__COUNT
+};
+
+static const struct {
+        enum section section;
+        const char *name;
+} keys[KEY__COUNT] = {
+        [KEY_HEIGHT] = {SECTION_PROFILE, "height_cm"},
+        [KEY_WEIGHT] = {SECTION_PROFILE, "weight_kg"},
+        [KEY_LEVEL] = {SECTION_PROFILE, "level"},
+        [KEY_CONDITIONS] = {SECTION_PROFILE, "conditions"},
+        [KEY_SESSION_MINUTES] = {SECTION_PROFILE, "session_minutes"},
+        [KEY_DIRECTORIES] = {SECTION_PLUGINS, "directories"},
+        [KEY_STATE_DIR] = {SECTION_PLUGINS, "state_dir"},
+        [KEY_INSTRUCTIONS] = {SECTION_PLUGINS, "instructions"},
+        [KEY_MEMORY_MB] = {SECTION_PLUGINS, "memory_mb"},
+        [KEY_TIMERS] = {SECTION_PLUGINS, "timers"},
+        [KEY_FAILURES] = {SECTION_PLUGINS, "failures"},
+};
 
 struct parser {
         FILE *f;
@@ -133,8 +166,11 @@ static bool check_section(struct parser *p, char *s) {
         *end = '\0';
         if (strcmp(s + 1, "profile") == 0) {
                 p->section = SECTION_PROFILE;
+        } else if (strcmp(s + 1, "plugins") == 0) {
+                p->section = SECTION_PLUGINS;
         } else {
-                parse_error(p, "unknown section [%s] (known sections: [profile])", s + 1);
+                parse_error(p, "unknown section [%s] (known sections: [profile], [plugins])",
+                            s + 1);
                 p->section = SECTION_IGNORED;
         }
         rest = end + 1;
@@ -327,32 +363,95 @@ static void set_conditions(struct parser *p, const char *value) {
 /* The ini_handler: called for each key = value line the reader let through. It
  * reports errors itself and always goes on (returns 1), so inih's own return
  * value only ever names a syntax error the reader did not catch. */
+/* An absolute path, shorter than RC_CONFIG_PATH_MAX, copied to dst. */
+static bool set_path(struct parser *p, const char *key, const char *value, char *dst) {
+        if (value[0] != '/' || strlen(value) >= RC_CONFIG_PATH_MAX) {
+                parse_error(p,
+                            "bad value '%s' for %s: expected an absolute path (shorter than "
+                            "%d characters)",
+                            value, key, RC_CONFIG_PATH_MAX);
+                return false;
+        }
+        strcpy(dst, value);
+        return true;
+}
+
+/* Comma-separated absolute paths, at most RC_CONFIG_MAX_DIRS. */
+static void set_directories(struct parser *p, const char *value) {
+        struct rc_plugins_config *pc = &p->c->plugins;
+        char buf[RC_CONFIG_MAX_DIRS * RC_CONFIG_PATH_MAX];
+        unsigned n = 0;
+        char *s = buf, *tok;
+
+        if (strlen(value) >= sizeof(buf)) {
+                parse_error(p, "bad value for directories: too long");
+                return;
+        }
+        strcpy(buf, value);
+        while ((tok = strsep(&s, ","))) {
+                char *end = tok + strlen(tok);
+
+                while (isspace((unsigned char)*tok))
+                        tok++;
+                while (end > tok && isspace((unsigned char)end[-1]))
+                        *--end = '\0';
+                if (n == RC_CONFIG_MAX_DIRS) {
+                        parse_error(p, "bad value for directories: at most %d", RC_CONFIG_MAX_DIRS);
+                        return;
+                }
+                if (!set_path(p, "directories", tok, pc->directories[n]))
+                        return;
+                n++;
+        }
+        pc->n_directories = n;
+}
+
+static void set_count(struct parser *p, const char *key, const char *value, double lo, double hi,
+                      const char *unit, double *ret) {
+        double v = -1;
+
+        set_number(p, key, value, lo, hi, unit, &v);
+        if (v >= 0 && v != floor(v))
+                parse_error(p, "bad value '%s' for %s: expected a whole number", value, key);
+        else if (v >= 0)
+                *ret = v;
+}
+
+/* The ini_handler: called for each key = value line the reader let through. It
+ * reports errors itself and always goes on (returns 1), so inih's own return
+ * value only ever names a syntax error the reader did not catch. */
 static int on_value(void *user, const char *section, const char *name, const char *value) {
         struct parser *p = user;
+        struct rc_plugins_config *pc = &p->c->plugins;
         int k;
 
+        (void)section;
         switch (p->section) {
         case SECTION_NONE:
                 parse_error(p, "key '%s' comes before any [section] header", name);
                 return 1;
         case SECTION_IGNORED:
                 return 1;
-        case SECTION_PROFILE:
+        default:
                 break;
         }
         for (k = 0; k < KEY__COUNT; k++)
-                if (strcmp(name, key_names[k]) == 0)
+                if (keys[k].section == p->section && strcmp(name, keys[k].name) == 0)
                         break;
         if (k == KEY__COUNT) {
-                parse_error(p,
-                            "unknown key '%s' in [profile] (known keys: height_cm, weight_kg, "
-                            "level, conditions, session_minutes)",
-                            name);
+                char known[256] = "";
+
+                for (int i = 0; i < KEY__COUNT; i++)
+                        if (keys[i].section == p->section)
+                                snprintf(known + strlen(known), sizeof(known) - strlen(known),
+                                         "%s%s", known[0] ? ", " : "", keys[i].name);
+                parse_error(p, "unknown key '%s' in [%s] (known keys: %s)", name,
+                            section_names[p->section], known);
                 return 1;
         }
         if (p->key_line[k]) {
-                parse_error(p, "duplicate key '%s' in [profile] (first set on line %d)", name,
-                            p->key_line[k]);
+                parse_error(p, "duplicate key '%s' in [%s] (first set on line %d)", name,
+                            section_names[p->section], p->key_line[k]);
                 return 1;
         }
         p->key_line[k] = p->line;
@@ -371,6 +470,25 @@ static int on_value(void *user, const char *section, const char *name, const cha
                 break;
         case KEY_SESSION_MINUTES:
                 set_number(p, name, value, 1, 120, "minutes", &p->c->profile.session_minutes);
+                break;
+        case KEY_DIRECTORIES:
+                set_directories(p, value);
+                break;
+        case KEY_STATE_DIR:
+                set_path(p, name, value, pc->state_dir);
+                break;
+        case KEY_INSTRUCTIONS:
+                set_count(p, name, value, 100000, 100000000, "per callback", &pc->instructions);
+                break;
+        case KEY_MEMORY_MB:
+                set_count(p, name, value, 1, 256, "MiB per plugin", &pc->memory_mb);
+                break;
+        case KEY_TIMERS:
+                set_count(p, name, value, 1, 64, "per plugin", &pc->timers);
+                break;
+        case KEY_FAILURES:
+                set_count(p, name, value, 1, 1000, "errors before a plugin is disabled",
+                          &pc->failures);
                 break;
         case KEY__COUNT:
                 break;

@@ -35,8 +35,24 @@ struct rc_profile {
  * a beginner (the guidance's 5-10 minutes) and 20 for a regular. */
 double rc_profile_session_minutes(const struct rc_profile *p);
 
+#define RC_CONFIG_MAX_DIRS 8
+#define RC_CONFIG_PATH_MAX 256
+
+/* [plugins]: where the coaching plugins come from and their limits. Zero (or
+ * empty) means the built-in default (docs/plugins.md). */
+struct rc_plugins_config {
+        char directories[RC_CONFIG_MAX_DIRS][RC_CONFIG_PATH_MAX]; /* absolute paths */
+        unsigned n_directories; /* 0: the shipped, /etc and user directories */
+        char state_dir[RC_CONFIG_PATH_MAX]; /* coach.store and history; "" = none */
+        double instructions;                /* per callback, 100000..100000000 */
+        double memory_mb;                   /* per plugin, 1..256 */
+        double timers;                      /* per plugin, 1..64 */
+        double failures;                    /* before a plugin is disabled, 1..1000 */
+};
+
 struct rc_config {
         struct rc_profile profile;
+        struct rc_plugins_config plugins;
 };
 
 /* Fill with the documented defaults. */

@@ -112,19 +112,75 @@ int rc_jsonl_write(FILE *f, const cJSON *obj) {
         return r;
 }
 
-void rc_jsonl_write_event(const struct rc_event *ev, void *userdata) {
-        struct rc_jsonl_writer *w = userdata;
-        cJSON *o = rc_event_to_json(ev);
+static int add_optional_string(cJSON *o, const char *key, const char *value) {
+        return value ? add_string(o, key, value) : 0;
+}
+
+cJSON *rc_action_to_json(const struct rc_action *a) {
+        cJSON *o = cJSON_CreateObject();
+        int r = 0;
+
+        if (!o)
+                return NULL;
+        r |= rc_json_add_number(o, "t_ms", (double)a->t_ms, 0);
+        switch (a->kind) {
+        case RC_ACTION_SAY:
+                r |= add_string(o, "kind", "say");
+                r |= add_string(o, "key", a->say.key);
+                r |= add_string(o, "priority", rc_priority_name(a->say.priority));
+                r |= add_string(o, "text", a->say.text);
+                break;
+        case RC_ACTION_LED:
+                r |= add_string(o, "kind", "led");
+                r |= add_string(o, "pattern", rc_led_name(a->led.pattern));
+                break;
+        case RC_ACTION_SESSION:
+                r |= add_string(o, "kind", "session");
+                r |= add_string(o, "state", a->session.started ? "started" : "ended");
+                r |= add_optional_string(o, "routine", a->session.routine);
+                r |= add_optional_string(o, "step", a->session.step);
+                r |= add_optional_string(o, "reason", a->session.reason);
+                break;
+        case RC_ACTION_STEP:
+                r |= add_string(o, "kind", "step");
+                r |= add_optional_string(o, "routine", a->step.routine);
+                r |= add_string(o, "step", a->step.step);
+                r |= add_optional_string(o, "direction", a->step.direction);
+                break;
+        case RC_ACTION_PLUGIN:
+                r |= add_string(o, "kind", "plugin");
+                r |= add_string(o, "state", a->plugin_state.state);
+                r |= add_optional_string(o, "reason", a->plugin_state.reason);
+                break;
+        }
+        r |= add_optional_string(o, "plugin", a->plugin);
+        if (r) {
+                cJSON_Delete(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* Write the object `o` (taken) and count it, or keep (and log once) the error. */
+static void write_line(struct rc_jsonl_writer *w, cJSON *o, const char *what) {
         int r = o ? rc_jsonl_write(w->f, o) : -ENOMEM;
 
         cJSON_Delete(o);
         if (r < 0) {
                 if (!w->error)
-                        rc_log_error("writing events: %s",
+                        rc_log_error("writing %s: %s", what,
                                      r == -ENOMEM ? "out of memory" : "write error");
                 if (!w->error)
                         w->error = r;
                 return;
         }
         w->lines++;
+}
+
+void rc_jsonl_write_event(const struct rc_event *ev, void *userdata) {
+        write_line(userdata, rc_event_to_json(ev), "events");
+}
+
+void rc_jsonl_write_action(const struct rc_action *a, void *userdata) {
+        write_line(userdata, rc_action_to_json(a), "actions");
 }

@@ -11,6 +11,7 @@
 #include <cJSON.h>
 
 #include "analysis/events.h"
+#include "engine/engine.h"
 
 /* The event as a new cJSON object (NULL on allocation failure; caller frees). */
 cJSON *rc_event_to_json(const struct rc_event *ev);
@@ -27,6 +28,13 @@ struct rc_jsonl_writer {
 
 /* Write `obj` unformatted plus a newline. 0, -ENOMEM or -EIO. */
 int rc_jsonl_write(FILE *f, const cJSON *obj);
+
+/* The action as a new cJSON object: t_ms, kind, then its fields, then the plugin
+ * that acted (NULL on allocation failure; caller frees). */
+cJSON *rc_action_to_json(const struct rc_action *a);
+
+/* An rc_action_fn: userdata is a struct rc_jsonl_writer. */
+void rc_jsonl_write_action(const struct rc_action *a, void *userdata);
 
 /* An rc_event_fn: userdata is a struct rc_jsonl_writer. Errors are kept in it
  * (and the first one logged); later events are still attempted. */

@@ -1,0 +1,63 @@
+/* rollcoach — internal: one sandboxed Lua state (CONVENTIONS.md, "Lua plugins").
+ *
+ * - Memory: a capped lua_Alloc that refuses growth past the cap and never
+ *   refuses a shrink (Wikimedia's LuaSandbox).
+ * - CPU: a count hook charges every instruction to the running callback's
+ *   budget; past it the callback is killed, and the hook is re-armed to fire on
+ *   every instruction so that a pcall inside the plugin cannot swallow the kill
+ *   (Redis). C functions that could run long without instructions (pattern
+ *   matching) are wrapped with a cost check.
+ * - Environment: only the allow-listed base functions and libraries; the
+ *   state's global table *is* the sandbox environment, so `load` without an
+ *   environment cannot reach anything else. No io, os (a safe session clock
+ *   instead), debug, package/require, dofile/loadfile, binary chunks,
+ *   string.dump, warn; collectgarbage("count") only.
+ * - Every call in goes through rc__sandbox_call: a protected call with a
+ *   traceback handler that never exits.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#define RC__SANDBOX_HOOK_STEP 1000 /* instructions between budget checks */
+#define RC__SANDBOX_ERR_MAX 2048
+
+struct rc__sandbox {
+        lua_State *L;
+        const char *name; /* for messages; owned by the caller */
+        size_t mem, mem_peak, mem_limit;
+        uint64_t budget, used;
+        bool killed;
+        /* the session clock, for os.time/os.clock (set by the owner) */
+        int64_t now_ms;
+        int64_t wall_start_s;
+        void *owner; /* the owner's pointer (a plugin), found from any thread */
+};
+
+/* Create the state and its environment. Returns 0 or -ENOMEM. */
+int rc__sandbox_open(struct rc__sandbox *sb, const char *name, size_t mem_limit, uint64_t budget,
+                     void *owner);
+void rc__sandbox_close(struct rc__sandbox *sb);
+
+/* The sandbox a state (or any of its threads) belongs to. */
+struct rc__sandbox *rc__sandbox_of(lua_State *L);
+
+/* Call the function below `nargs` arguments on the stack with a fresh budget, in
+ * protected mode, dropping its results. Returns 0, or -EINTR (killed for the
+ * budget), -ENOMEM (out of its memory) or -EINVAL (an error), with a message and
+ * traceback in err. The stack is back to what it was below the function. */
+int rc__sandbox_call(struct rc__sandbox *sb, int nargs, char *err, size_t err_len);
+
+/* Compile `len` bytes of Lua source (text only) named `chunkname` and push the
+ * function. 0, or -EINVAL/-ENOMEM with a message in err (nothing pushed). */
+int rc__sandbox_load(struct rc__sandbox *sb, const char *src, size_t len, const char *chunkname,
+                     char *err, size_t err_len);
+
+/* Push a read-only view of the table at `idx`: a userdata whose __index reads the
+ * table, whose __newindex raises an error, whose __pairs iterates the table, and
+ * whose metatable is hidden. Nested tables are not wrapped (wrap them first). */
+void rc__sandbox_push_readonly(lua_State *L, int idx, const char *what);
