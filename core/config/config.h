@@ -42,7 +42,7 @@ double rc_profile_session_minutes(const struct rc_profile *p);
  * empty) means the built-in default (docs/plugins.md). */
 struct rc_plugins_config {
         char directories[RC_CONFIG_MAX_DIRS][RC_CONFIG_PATH_MAX]; /* absolute paths */
-        unsigned n_directories; /* 0: the shipped, /etc and user directories */
+        unsigned n_directories;             /* 0: the shipped, /etc and user directories */
         char state_dir[RC_CONFIG_PATH_MAX]; /* coach.store and history; "" = none */
         double instructions;                /* per callback, 100000..100000000 */
         double memory_mb;                   /* per plugin, 1..256 */
