@@ -57,6 +57,7 @@ struct rc_event {
                         double travel_cm;  /* since the last track, + in its direction */
                         double force_n;    /* NaN without a load cell */
                         double jerk;       /* m/s^3, magnitude, ~0.5 s RMS */
+                        bool loaded;       /* a body is on it (load cell, or the IMU) */
                 } motion;
                 struct {
                         double travel_cm;

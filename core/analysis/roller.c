@@ -193,8 +193,6 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         int sign;
 
         r->blocks++;
-        r->travel_raw_cm +=
-                ((double)r->blk_sum_gdt - r->bias_lsb * (double)r->blk_sum_dt) * k / 1e6;
         r->force_n = f;
 
         /* 2 s of block means of raw ω and of gravity's angle around the long axis:
@@ -226,14 +224,23 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         }
         moving_blk = fabs(v) >= RC_ROLLER_HOLD_SPEED_CM_S;
 
-        /* load */
+        /* load: the load cell, or the IMU showing a body on a roller lying level (one
+         * picked up and turned in the hands is tilted) */
         if (nf) {
                 r->loaded = r->loaded ? f >= RC_ROLLER_LOAD_OFF_N : f >= RC_ROLLER_LOAD_ON_N;
         } else {
-                if (moving_blk || micro)
+                bool level = fabs(a_mean) < RC_ROLLER_HORIZONTAL_MG;
+
+                if ((moving_blk || micro) && level)
                         r->last_load_sign_dev = end_dev;
-                r->loaded = end_dev - r->last_load_sign_dev <= RC_ROLLER_IMU_LOAD_HOLDOFF_US;
+                r->loaded =
+                        level && end_dev - r->last_load_sign_dev <= RC_ROLLER_IMU_LOAD_HOLDOFF_US;
         }
+
+        /* travel: the contact line moves along the body only while there is one */
+        if (r->loaded)
+                r->travel_raw_cm +=
+                        ((double)r->blk_sum_gdt - r->bias_lsb * (double)r->blk_sum_dt) * k / 1e6;
 
         /* speed, 1 s mean */
         r->v_ring[r->v_pos] = v;
@@ -270,6 +277,7 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
                 ev.motion.travel_cm = sign * disp;
                 ev.motion.force_n = f;
                 ev.motion.jerk = r->j_n ? sqrt(ring_mean(r->j_ring, r->j_n)) : 0.0;
+                ev.motion.loaded = r->loaded;
                 r->motion_events++;
                 emit(r, &ev);
         }

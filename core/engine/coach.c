@@ -102,6 +102,8 @@ void rc__push_event(lua_State *L, const struct rc_event *ev) {
                 set_num(L, "travel_cm", ev->motion.travel_cm);
                 set_num(L, "force_n", ev->motion.force_n);
                 set_num(L, "jerk", ev->motion.jerk);
+                lua_pushboolean(L, ev->motion.loaded);
+                lua_setfield(L, -2, "loaded");
                 break;
         case RC_EV_HOLD_START:
                 set_num(L, "travel_cm", ev->hold_start.travel_cm);
@@ -503,6 +505,11 @@ static int store_set(lua_State *L) {
         return 0;
 }
 
+static int history_kept(lua_State *L) {
+        lua_pushboolean(L, declared(L)->e->state_dir != NULL);
+        return 1;
+}
+
 static int history_sessions(lua_State *L) {
         struct rc__plugin *p = declared(L);
         const struct rc_engine *e = p->e;
@@ -564,7 +571,8 @@ int rc__coach_open(lua_State *L) {
                 {"now", coach_now},       {"log", coach_log},     {NULL, NULL},
         };
         static const luaL_Reg store[] = {{"get", store_get}, {"set", store_set}, {NULL, NULL}};
-        static const luaL_Reg history[] = {{"sessions", history_sessions}, {NULL, NULL}};
+        static const luaL_Reg history[] = {
+                {"sessions", history_sessions}, {"kept", history_kept}, {NULL, NULL}};
         struct rc__plugin *p = plugin_of(L);
 
         /* timer handles */

@@ -35,6 +35,7 @@ static int add_fields(cJSON *o, const struct rc_event *ev) {
                 r |= rc_json_add_number(o, "travel_cm", ev->motion.travel_cm, 2);
                 r |= rc_json_add_number(o, "force_n", ev->motion.force_n, 1);
                 r |= rc_json_add_number(o, "jerk", ev->motion.jerk, 3);
+                r |= cJSON_AddBoolToObject(o, "loaded", ev->motion.loaded) ? 0 : -ENOMEM;
                 break;
         case RC_EV_HOLD_START:
                 r |= rc_json_add_number(o, "travel_cm", ev->hold_start.travel_cm, 2);
