@@ -5,14 +5,7 @@
 # Usage: plugins.sh ROLLCOACH SRCDIR BINDIR
 set -euo pipefail
 rc=$1 src=$2 bin=$3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_exit() { # CODE CMD...
-        local want=$1; shift
-        set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-        [ "$got" -eq "$want" ] || { cat "$tmp/err" >&2; fail "$* exited $got, expected $want"; }
-}
+. "$(dirname "$0")/lib.bash"
 # The session times (ms) of the says of KEY in FILE, one a line.
 says() { # KEY FILE
         sed -n "/\"kind\":\"say\"/{/\"key\":\"$1\"/s/.*\"t_ms\":\([0-9]*\).*/\1/p}" "$2"

@@ -3,14 +3,7 @@
 # Usage: simulate.sh ROLLCOACH SRCDIR BINDIR
 set -euo pipefail
 rc=$1 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_exit() { # CODE CMD...
-        local want=$1; shift
-        set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
-        [ "$got" -eq "$want" ] || { cat "$tmp/err" >&2; fail "$* exited $got, expected $want"; }
-}
+. "$(dirname "$0")/lib.bash"
 demo=$src/scripts/scenarios/demo-lower-back.scn
 
 # usage
