@@ -457,6 +457,24 @@ static void test_plugins_section(void **state) {
         EXPECT_ONE_ERROR("[profile]\nstate_dir = /x\n", 2, "unknown key 'state_dir' in [profile]");
 }
 
+/* [devices]: an address per kind (1 roller, 2 body, 3 hr) */
+static void test_devices_section(void **state) {
+        struct rc_config c;
+
+        (void)state;
+        assert_int_equal(
+                load(&c, "[devices]\nroller = aa:bb:cc:dd:ee:01\nhr = 11:22:33:44:55:66\n"), 0);
+        assert_true(c.devices.has[1]);
+        assert_false(c.devices.has[2]);
+        assert_true(c.devices.has[3]);
+        assert_memory_equal(c.devices.addr[1], ((uint8_t[]){0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01}),
+                            6);
+        assert_memory_equal(c.devices.addr[3], ((uint8_t[]){0x11, 0x22, 0x33, 0x44, 0x55, 0x66}),
+                            6);
+        EXPECT_ONE_ERROR("[devices]\nbody = AA:BB:CC:DD:EE\n", 2, "body", "Bluetooth address");
+        EXPECT_ONE_ERROR("[devices]\nkeyboard = AA:BB:CC:DD:EE:FF\n", 2, "unknown key", "roller");
+}
+
 static void test_names(void **state) {
         static const char *const names[RC_COND__COUNT] = {
                 "osteoporosis",    "pregnancy",          "spondylolisthesis",   "spinal_stenosis",
@@ -499,6 +517,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_session_minutes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_plugins_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_devices_section, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         };
 

@@ -21,6 +21,7 @@
 
 #include <ini.h>
 
+#include "util/ids.h"
 #include "util/log.h"
 
 static const char *const condition_names[RC_COND__COUNT] = {
@@ -39,6 +40,7 @@ void rc_config_defaults(struct rc_config *c) {
         c->profile.conditions = 0;
         c->profile.session_minutes = 0; /* by level */
         memset(&c->plugins, 0, sizeof(c->plugins));
+        memset(&c->devices, 0, sizeof(c->devices));
 }
 
 double rc_profile_session_minutes(const struct rc_profile *p) {
@@ -79,6 +81,7 @@ enum section {
         SECTION_NONE,    /* before the first section header */
         SECTION_PROFILE, /* [profile] */
         SECTION_PLUGINS, /* [plugins] */
+        SECTION_DEVICES, /* [devices] */
         SECTION_IGNORED, /* a bad or unknown header, already reported: skip its keys */
 };
 
@@ -97,6 +100,9 @@ enum key {
         KEY_MEMORY_MB,
         KEY_TIMERS,
         KEY_FAILURES,
+        KEY_ROLLER,
+        KEY_BODY,
+        KEY_HR,
         KEY__COUNT
 };
 
@@ -115,6 +121,9 @@ static const struct {
         [KEY_MEMORY_MB] = {SECTION_PLUGINS, "memory_mb"},
         [KEY_TIMERS] = {SECTION_PLUGINS, "timers"},
         [KEY_FAILURES] = {SECTION_PLUGINS, "failures"},
+        [KEY_ROLLER] = {SECTION_DEVICES, "roller"},
+        [KEY_BODY] = {SECTION_DEVICES, "body"},
+        [KEY_HR] = {SECTION_DEVICES, "hr"},
 };
 
 struct parser {
@@ -168,8 +177,12 @@ static bool check_section(struct parser *p, char *s) {
                 p->section = SECTION_PROFILE;
         } else if (strcmp(s + 1, "plugins") == 0) {
                 p->section = SECTION_PLUGINS;
+        } else if (strcmp(s + 1, "devices") == 0) {
+                p->section = SECTION_DEVICES;
         } else {
-                parse_error(p, "unknown section [%s] (known sections: [profile], [plugins])",
+                parse_error(p,
+                            "unknown section [%s] (known sections: [profile], [plugins], "
+                            "[devices])",
                             s + 1);
                 p->section = SECTION_IGNORED;
         }
@@ -490,6 +503,23 @@ static int on_value(void *user, const char *section, const char *name, const cha
                 set_count(p, name, value, 1, 1000, "errors before a plugin is disabled",
                           &pc->failures);
                 break;
+        case KEY_ROLLER:
+        case KEY_BODY:
+        case KEY_HR: {
+                unsigned kind = 1 + (unsigned)(k - KEY_ROLLER); /* enum rc_device_kind */
+                rc_addr a;
+
+                if (rc_addr_parse(value, strlen(value), &a) < 0) {
+                        parse_error(p,
+                                    "bad value '%s' for %s: expected a Bluetooth address "
+                                    "like AA:BB:CC:DD:EE:FF",
+                                    value, name);
+                        break;
+                }
+                memcpy(p->c->devices.addr[kind], a.b, 6);
+                p->c->devices.has[kind] = true;
+                break;
+        }
         case KEY__COUNT:
                 break;
         }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum rc_level { RC_LEVEL_BEGINNER = 0, RC_LEVEL_REGULAR = 1 };
 
@@ -50,9 +51,17 @@ struct rc_plugins_config {
         double failures;                    /* before a plugin is disabled, 1..1000 */
 };
 
+/* [devices]: which roller, body clip and strap are the user's; unset: the first of
+ * each kind the hub finds. Indexed by enum rc_device_kind (1 roller, 2 body, 3 hr). */
+struct rc_devices_config {
+        uint8_t addr[4][6];
+        bool has[4];
+};
+
 struct rc_config {
         struct rc_profile profile;
         struct rc_plugins_config plugins;
+        struct rc_devices_config devices;
 };
 
 /* Fill with the documented defaults. */
