@@ -820,6 +820,14 @@ unsigned rc_engine_plugin_count(const struct rc_engine *e) {
         return e->n_plugins;
 }
 
+unsigned rc_engine_dir_count(const struct rc_engine *e) {
+        return e->opts.n_dirs;
+}
+
+const char *rc_engine_dir(const struct rc_engine *e, unsigned i) {
+        return i < e->opts.n_dirs ? e->dirs[i] : NULL;
+}
+
 int rc_engine_plugin_info(const struct rc_engine *e, unsigned i,
                           struct rc_engine_plugin_info *ret) {
         const struct rc__plugin *p;

@@ -140,6 +140,10 @@ void rc_engine_advance_hook(int64_t t_ms, void *engine);
 /* The earliest pending timer's due time, or INT64_MAX. */
 int64_t rc_engine_next_due(const struct rc_engine *e);
 
+/* The plugin directories in use (for watching them: hot reload). */
+unsigned rc_engine_dir_count(const struct rc_engine *e);
+const char *rc_engine_dir(const struct rc_engine *e, unsigned i);
+
 /* Introspection for tests and reports. */
 struct rc_engine_plugin_info {
         char name[RC_ENGINE_NAME_MAX + 1];

@@ -13,3 +13,5 @@ enum rc_exit {
 
 int rc_cmd_replay(int argc, char **argv);
 int rc_cmd_simulate(int argc, char **argv);
+int rc_cmd_run(int argc, char **argv);
+int rc_cmd_record(int argc, char **argv);

@@ -9,7 +9,9 @@ static const struct {
         int (*run)(int argc, char **argv);
         const char *summary;
 } commands[] = {
-        {"replay", rc_cmd_replay, "run the analysis over a recorded trace (virtual time)"},
+        {"run", rc_cmd_run, "the hub: connect the devices through BlueZ and coach, live"},
+        {"record", rc_cmd_record, "the hub, also writing what it receives as a trace"},
+        {"replay", rc_cmd_replay, "run the analysis and the coaching over a trace (virtual time)"},
         {"simulate", rc_cmd_simulate, "write a trace from a described session (scenario file)"},
 };
 
