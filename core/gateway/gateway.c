@@ -381,7 +381,13 @@ static void consider(struct rc_gateway *g, struct gw_device *d) {
 
         if (!d->ours || k == RC_KIND_UNKNOWN || d->selected)
                 goto done;
-        if (g->o.has_want[k])
+        if (g->o.all) {
+                unsigned n = 0;
+
+                for (unsigned i = 0; i < RC_GATEWAY_MAX_DEVICES; i++)
+                        n += g->dev[i].used && g->dev[i].selected;
+                d->selected = n < RC_GATEWAY_MAX_SELECTED;
+        } else if (g->o.has_want[k])
                 d->selected = rc_addr_equal(&g->o.want[k], &d->addr);
         else if (g->has_chosen[k])
                 d->selected = rc_addr_equal(&g->chosen[k], &d->addr);

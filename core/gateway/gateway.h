@@ -37,6 +37,7 @@
 #define RC_GATEWAY_BACKOFF_MIN_MS 500
 #define RC_GATEWAY_BACKOFF_MAX_MS 30000
 #define RC_GATEWAY_MAX_DEVICES 64 /* devices mirrored (decoys included) */
+#define RC_GATEWAY_MAX_SELECTED 8 /* devices connected at once (a session's table) */
 
 typedef void (*rc_gateway_notify_fn)(const struct rc_notification *n, void *userdata);
 
@@ -55,6 +56,9 @@ struct rc_gateway_opts {
         uint64_t t0_us;
         /* never AcquireNotify (always StartNotify) */
         bool no_acquire;
+        /* connect every device of ours (up to RC_GATEWAY_MAX_SELECTED), not one of each
+         * kind: a test bench, or several users' devices on one hub */
+        bool all;
 };
 
 struct rc_gateway_stats {

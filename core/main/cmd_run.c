@@ -61,7 +61,8 @@ static void usage(FILE *f, const char *command) {
                 "  -c, --config FILE    the configuration (default " DEFAULT_CONFIG " if it\n"
                 "                       exists): [profile], [plugins], [devices]\n"
                 "      --device KIND=ADDRESS  use this roller, body or hr (repeatable; over\n"
-                "                       [devices]; otherwise the first of each kind found)\n"
+                "                       [devices]; otherwise the first of each kind found);\n"
+                "                       --device all: every one found, up to 8\n"
                 "      --bus ADDRESS    the D-Bus bus where BlueZ is (default: the system bus;\n"
                 "                       DBUS_SYSTEM_BUS_ADDRESS is honoured)\n"
                 "      --no-acquire     never AcquireNotify: always StartNotify\n"
@@ -267,6 +268,10 @@ static int parse_device(struct rc_gateway_opts *go, const char *arg) {
                 [RC_KIND_ROLLER] = "roller", [RC_KIND_BODY] = "body", [RC_KIND_HR] = "hr"};
         const char *eq = strchr(arg, '=');
 
+        if (strcmp(arg, "all") == 0) {
+                go->all = true;
+                return 0;
+        }
         for (unsigned k = RC_KIND_ROLLER; eq && k <= RC_KIND_HR; k++)
                 if (strlen(kinds[k]) == (size_t)(eq - arg) &&
                     strncmp(arg, kinds[k], eq - arg) == 0 &&
@@ -385,6 +390,7 @@ static int hub_main(int argc, char **argv, const char *command) {
         }
 
         /* devices: --device over [devices] */
+        go.all = cli_devices.all;
         for (unsigned k = RC_KIND_ROLLER; k <= RC_KIND_HR; k++) {
                 if (cli_devices.has_want[k]) {
                         go.want[k] = cli_devices.want[k];
