@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -282,6 +283,21 @@ static int parse_device(struct rc_gateway_opts *go, const char *arg) {
         return -EINVAL;
 }
 
+/* The hub's own cost (for the gateway benchmark): CPU per notification, peak RSS. */
+static void report_usage(const struct rc_gateway_stats *gs) {
+        uint64_t n = gs->via_fd + gs->via_signal;
+        struct rusage ru;
+        double cpu_us;
+
+        getrusage(RUSAGE_SELF, &ru);
+        cpu_us = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+        fprintf(stderr,
+                "usage: notifications=%llu cpu_us=%.0f us_per_notification=%.2f "
+                "maxrss_kb=%ld\n",
+                (unsigned long long)n, cpu_us, n ? cpu_us / (double)n : 0.0, ru.ru_maxrss);
+}
+
 static int hub_main(int argc, char **argv, const char *command) {
         static const struct option options[] = {
                 RC_SESSION_OPTIONS,
@@ -448,6 +464,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                         (unsigned long long)gs.disconnects, (unsigned long long)gs.bluez_restarts,
                         (unsigned long long)gs.via_fd, (unsigned long long)gs.via_signal,
                         (unsigned long long)gs.malformed);
+                report_usage(&gs);
         }
 out:
         rc_gateway_free(h.gw);
