@@ -1036,7 +1036,8 @@ static void setup_step_done(struct gw_device *d, bool reads) {
         } else if (d->state == DEV_SETUP) {
                 d->state = DEV_STREAMING;
                 rc_log_info("%s: streaming (%s)", d->addr_str,
-                            d->use_startnotify ? "StartNotify" : "AcquireNotify");
+                            d->use_startnotify || d->g->o.no_acquire ? "StartNotify"
+                                                                     : "AcquireNotify");
         }
 }
 

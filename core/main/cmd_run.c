@@ -21,7 +21,7 @@
 #include "util/log.h"
 
 #define DEFAULT_CONFIG "/etc/rollcoach/rollcoach.conf"
-#define STOP_TIMEOUT_MS 2000
+#define STOP_TIMEOUT_MS 4000 /* BlueZ answers Disconnect after its 2 s disconnect timer */
 #define RELOAD_DEBOUNCE_MS 300
 #define MAX_RELOADS 8
 
@@ -249,16 +249,17 @@ debounce:
 
 static void watch_plugins(struct hub *h) {
         for (unsigned i = 0; h->out.engine && i < rc_engine_dir_count(h->out.engine); i++) {
+                const char *dir = rc_engine_dir(h->out.engine, i);
                 uv_fs_event_t *w = &h->watch[h->n_watch];
+                struct stat st;
 
+                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue; /* a default directory nobody made */
                 uv_fs_event_init(h->loop, w);
                 w->data = h;
-                if (uv_fs_event_start(w, on_plugin_dir_event, rc_engine_dir(h->out.engine, i), 0) <
-                    0) {
-                        uv_close((uv_handle_t *)w, NULL); /* a directory that does not exist */
-                        continue;
-                }
-                h->n_watch++;
+                h->n_watch++; /* closed with the others, started or not */
+                if (uv_fs_event_start(w, on_plugin_dir_event, dir, 0) < 0)
+                        rc_log_warning("%s: cannot watch it: plugins there will not reload", dir);
         }
 }
 
