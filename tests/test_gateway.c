@@ -1,0 +1,496 @@
+/* The BlueZ gateway against the BlueZ stand-in on a private bus
+ * (tests/rc_standin.h, tests/bluez-standin/README.md).
+ *
+ * The gateway runs in this process on a libuv loop, feeding a session, as the
+ * daemon does. A short simulated session (roller, body clip, strap) is streamed
+ * "over the air" by the stand-in; the events must be those a replay of the same
+ * trace gives (per device, host times aside). Then what goes wrong: a dropped
+ * link, refused connects with backoff, bluetoothd restarting, a device removed,
+ * AcquireNotify withheld, malformed replies, decoys, a connect already in
+ * progress. */
+#include "rc_test.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <uv.h>
+
+#include "analysis/session.h"
+#include "gateway/gateway.h"
+#include "outputs/jsonl.h"
+#include "rc_standin.h"
+#include "replay/replay.h"
+#include "sim/sim.h"
+#include "util/log.h"
+
+#define ROLLER "C4:7F:51:0A:20:01"
+#define BODY "C4:7F:51:0A:20:02"
+#define STRAP "E8:1B:3C:77:20:03"
+
+/* 12 s: rest, roll, a 4 s hold, roll; lying supine; a strap at 70 bpm. */
+static const char scenario[] = "# rollcoach-scenario 1\n"
+                               "seed 21\n"
+                               "roller r " ROLLER "\n"
+                               "body b " BODY "\n"
+                               "hr h " STRAP "\n"
+                               "r: rest 2\nr: roll 2.5 4 force=280\nr: hold 4 force=280\n"
+                               "r: roll 2.5 2 force=280\n"
+                               "b: posture supine 12\n"
+                               "h: pulse 70 12\n";
+
+static char trace_path[64];
+
+static int group_setup(void **state) {
+        struct rc_sim *sim;
+        FILE *f;
+        int fd;
+
+        (void)state;
+        snprintf(trace_path, sizeof(trace_path), "/tmp/rc-gateway-XXXXXX");
+        fd = mkstemp(trace_path);
+        if (fd < 0 || !(f = fdopen(fd, "w")))
+                return -1;
+        if (rc_sim_new_from_string(scenario, strlen(scenario), "gateway-test", &sim) < 0 ||
+            rc_sim_write_trace(sim, f) < 0)
+                return -1;
+        rc_sim_free(sim);
+        return fclose(f);
+}
+
+static int group_teardown(void **state) {
+        (void)state;
+        unlink(trace_path);
+        return 0;
+}
+
+/* ---- events, normalized: host times dropped, per device ----------------------------- */
+
+#define MAX_EVENTS 4000
+
+struct events {
+        char *line[MAX_EVENTS];
+        char device[MAX_EVENTS][RC_ADDR_STRLEN];
+        unsigned n;
+        unsigned connects, disconnects, motion;
+};
+
+static void events_free(struct events *ev) {
+        for (unsigned i = 0; i < ev->n; i++)
+                free(ev->line[i]);
+        memset(ev, 0, sizeof(*ev));
+}
+
+/* The event as JSON without what depends on host time (t_ms, since_ms); session
+ * events are left out (a live session ends when it is stopped). */
+static void capture(const struct rc_event *e, void *userdata) {
+        struct events *ev = userdata;
+        cJSON *o;
+
+        if (e->type == RC_EV_DEVICE) {
+                ev->connects += e->dev.connected;
+                ev->disconnects += !e->dev.connected;
+        }
+        ev->motion += e->type == RC_EV_MOTION;
+        if (e->type == RC_EV_SESSION_START || e->type == RC_EV_SESSION_END || !e->device ||
+            ev->n >= MAX_EVENTS)
+                return;
+        o = rc_event_to_json(e);
+        cJSON_DeleteItemFromObject(o, "t_ms");
+        cJSON_DeleteItemFromObject(o, "since_ms");
+        ev->line[ev->n] = cJSON_PrintUnformatted(o);
+        snprintf(ev->device[ev->n], RC_ADDR_STRLEN, "%s", e->device);
+        ev->n++;
+        cJSON_Delete(o);
+}
+
+/* The replay of the trace, normalized. */
+static void replay_events(struct events *ev) {
+        struct rc_session *s = malloc(sizeof(*s));
+        FILE *f = fopen(trace_path, "r");
+
+        rc_session_init(s);
+        rc_session_subscribe(s, capture, ev);
+        assert_int_equal(rc_replay_run(f, trace_path, s, NULL, NULL), 0);
+        fclose(f);
+        free(s);
+}
+
+/* The events of one device agree between two runs. */
+static void same_device_events(const struct events *a, const struct events *b, const char *dev) {
+        unsigned i = 0, j = 0, n = 0;
+
+        for (;; i++, j++, n++) {
+                while (i < a->n && strcmp(a->device[i], dev) != 0)
+                        i++;
+                while (j < b->n && strcmp(b->device[j], dev) != 0)
+                        j++;
+                if (i == a->n || j == b->n)
+                        break;
+                if (strcmp(a->line[i], b->line[j]) != 0)
+                        fail_msg("%s: event %u differs:\n  live:   %s\n  replay: %s", dev, n,
+                                 a->line[i], b->line[j]);
+        }
+        if (i != a->n || j != b->n)
+                fail_msg("%s: %s has more events (%u in common)", dev, i != a->n ? "live" : "replay",
+                         n);
+        assert_true(n > 0);
+}
+
+/* ---- the gateway on a loop -------------------------------------------------------- */
+
+struct live {
+        uv_loop_t loop;
+        struct rc_gateway *gw;
+        struct rc_session *s;
+        struct events ev;
+        bool begun, stopped;
+        uint64_t notifications;
+        bool (*until)(struct live *);
+        uint64_t deadline;
+        struct rc_standin *si;
+};
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_notification(const struct rc_notification *n, void *userdata) {
+        struct live *L = userdata;
+
+        L->notifications++;
+        if (!L->begun) {
+                L->begun = true;
+                rc_session_begin(L->s, (int64_t)(n->t_us / 1000), NULL, NULL);
+        }
+        rc_session_feed(L->s, n);
+}
+
+static void live_start(struct live *L, struct rc_standin *si, bool no_acquire) {
+        struct rc_gateway_opts o = {.loop = &L->loop, .bus_address = si->address,
+                                    .notify = on_notification, .userdata = L,
+                                    .no_acquire = no_acquire};
+        struct timespec ts;
+
+        memset(L, 0, sizeof(*L));
+        L->si = si;
+        assert_int_equal(uv_loop_init(&L->loop), 0);
+        o.loop = &L->loop;
+        o.userdata = L;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        o.t0_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        L->s = malloc(sizeof(*L->s));
+        rc_session_init(L->s);
+        rc_session_subscribe(L->s, capture, &L->ev);
+        assert_int_equal(rc_gateway_start(&o, &L->gw), 0);
+}
+
+static void on_check(uv_timer_t *t) {
+        struct live *L = t->data;
+
+        if ((L->until && L->until(L)) || now_ms() > L->deadline)
+                uv_stop(&L->loop);
+}
+
+/* Run until `until` says so; false on a timeout. */
+static bool live_run(struct live *L, bool (*until)(struct live *), unsigned timeout_ms) {
+        uv_timer_t t;
+        bool ok;
+
+        L->until = until;
+        L->deadline = now_ms() + timeout_ms;
+        uv_timer_init(&L->loop, &t);
+        t.data = L;
+        uv_timer_start(&t, on_check, 20, 20);
+        uv_run(&L->loop, UV_RUN_DEFAULT);
+        ok = !until || until(L);
+        uv_close((uv_handle_t *)&t, NULL);
+        uv_run(&L->loop, UV_RUN_NOWAIT);
+        if (!ok)
+                rc_standin_dump_log(L->si);
+        return ok;
+}
+
+static void on_stopped(void *userdata) { ((struct live *)userdata)->stopped = true; }
+
+static bool is_stopped(struct live *L) { return L->stopped; }
+
+static void live_stop(struct live *L) {
+        struct rc_gateway_stats st;
+
+        rc_gateway_stop(L->gw, 4000, on_stopped, L);
+        assert_true(live_run(L, is_stopped, 10000));
+        uv_run(&L->loop, UV_RUN_DEFAULT); /* what is left closing */
+        rc_gateway_stats(L->gw, &st);
+        rc_gateway_free(L->gw);
+        assert_int_equal(uv_loop_close(&L->loop), 0);
+        free(L->s);
+}
+
+static bool three_streaming(struct live *L) {
+        return rc_gateway_streaming(L->gw, RC_KIND_ROLLER) &&
+               rc_gateway_streaming(L->gw, RC_KIND_BODY) && rc_gateway_streaming(L->gw, RC_KIND_HR);
+}
+
+static bool roller_streaming(struct live *L) { return rc_gateway_streaming(L->gw, RC_KIND_ROLLER); }
+
+/* every device's timeline has ended: the stand-in dropped each link at its end */
+static bool all_done(struct live *L) { return L->ev.disconnects >= 3; }
+
+static struct rc_standin si;
+
+static void standin_up(const char *extra, ...) {
+        const char *args[RC_STANDIN_MAX_ARGS];
+        unsigned n = 0;
+        va_list ap;
+
+        va_start(ap, extra);
+        for (const char *a = extra; a && n < RC_STANDIN_MAX_ARGS - 1; a = va_arg(ap, const char *))
+                args[n++] = a;
+        va_end(ap);
+        args[n] = NULL;
+        assert_int_equal(rc_standin_bus_start(&si), 0);
+        assert_int_equal(rc_standin_startv(&si, trace_path, args), 0);
+}
+
+static void same_as_replay(bool no_acquire, const char *standin_flag) {
+        struct live L;
+        struct events replay = {0};
+        struct rc_gateway_stats st;
+
+        standin_up(standin_flag, NULL);
+        live_start(&L, &si, no_acquire);
+        assert_true(live_run(&L, all_done, 30000));
+        rc_gateway_stats(L.gw, &st);
+        replay_events(&replay);
+        same_device_events(&L.ev, &replay, ROLLER);
+        same_device_events(&L.ev, &replay, BODY);
+        same_device_events(&L.ev, &replay, STRAP);
+        assert_int_equal(st.malformed, 0);
+        assert_int_equal(st.connects, 3);
+        if (no_acquire || standin_flag) {
+                assert_int_equal(st.via_fd, 0);
+                assert_true(st.via_signal > 100);
+        } else {
+                assert_int_equal(st.via_signal, 0);
+                assert_true(st.via_fd > 100);
+        }
+        if (standin_flag)
+                assert_int_equal(st.fallbacks, 0); /* no NotifyAcquired: StartNotify at once */
+        live_stop(&L);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+        events_free(&replay);
+}
+
+/* Discover and connect a roller, a body clip and a strap; their notifications over
+ * AcquireNotify fds give the events a replay of the same trace gives. */
+static void test_same_events_acquire(void **state) {
+        (void)state;
+        same_as_replay(false, NULL);
+}
+
+/* The same through StartNotify and PropertiesChanged: when the stand-in withholds
+ * AcquireNotify (no NotifyAcquired property) and when the gateway is told to. */
+static void test_same_events_startnotify(void **state) {
+        (void)state;
+        same_as_replay(false, "--no-acquire-notify");
+        same_as_replay(true, NULL);
+}
+
+/* ---- failures ------------------------------------------------------------------------- */
+
+static bool roller_reconnected(struct live *L) {
+        return L->ev.disconnects >= 1 && rc_gateway_streaming(L->gw, RC_KIND_ROLLER);
+}
+
+/* A dropped link: the device event says so, and the gateway reconnects after its
+ * backoff (at least 0.75 × 500 ms) without being told. */
+static void test_link_loss_reconnect(void **state) {
+        struct live L;
+        struct rc_gateway_stats st;
+        uint64_t dropped, back;
+
+        (void)state;
+        standin_up("--disconnect-delay", "0", NULL);
+        live_start(&L, &si, false);
+        assert_true(live_run(&L, three_streaming, 10000));
+        assert_int_equal(rc_standin_call(&si, "DropLink", "s", ROLLER), 0);
+        dropped = now_ms();
+        assert_true(live_run(&L, roller_reconnected, 10000));
+        back = now_ms();
+        rc_gateway_stats(L.gw, &st);
+        assert_int_equal(st.connects, 4);
+        assert_true(back - dropped >= RC_GATEWAY_BACKOFF_MIN_MS * 3 / 4 - 50);
+        assert_int_equal(L.ev.disconnects, 1);
+        assert_int_equal(L.ev.connects, 4);
+        live_stop(&L);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+}
+
+/* Refused connections (le-connection-abort-by-local) are retried with growing
+ * backoff: 0.5, 1, 2 s (±25 %) before the fourth attempt succeeds. */
+static void test_refused_connects_backoff(void **state) {
+        struct live L;
+        struct rc_gateway_stats st;
+        uint64_t t0;
+
+        (void)state;
+        standin_up(NULL);
+        assert_int_equal(rc_standin_call(&si, "RefuseConnects", "su", ROLLER, 3), 0);
+        t0 = now_ms();
+        live_start(&L, &si, false);
+        assert_true(live_run(&L, roller_streaming, 15000));
+        rc_gateway_stats(L.gw, &st);
+        assert_int_equal(st.connect_failures, 3);
+        assert_true(now_ms() - t0 >= (500 + 1000 + 2000) * 3 / 4);
+        live_stop(&L);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+}
+
+static bool restarted_and_streaming(struct live *L) {
+        struct rc_gateway_stats st;
+
+        rc_gateway_stats(L->gw, &st);
+        return st.bluez_restarts >= 1 && three_streaming(L);
+}
+
+/* bluetoothd restarts (the stand-in killed, a new one started on the same bus): the
+ * mirror is rebuilt and everything reconnects, without restarting the gateway. */
+static void test_bluetoothd_restart(void **state) {
+        struct live L;
+        unsigned motion_before;
+
+        (void)state;
+        standin_up(NULL);
+        live_start(&L, &si, false);
+        assert_true(live_run(&L, three_streaming, 10000));
+        assert_int_equal(rc_standin_restart(&si, trace_path, "--offset", "3", NULL), 0);
+        assert_true(live_run(&L, restarted_and_streaming, 15000));
+        assert_int_equal(L.ev.disconnects, 3); /* each said so */
+        motion_before = L.ev.motion;
+        assert_true(live_run(&L, NULL, 1500) || true);
+        assert_true(L.ev.motion > motion_before); /* and the roller streams again */
+        live_stop(&L);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+}
+
+static bool roller_gone(struct live *L) { return L->ev.disconnects >= 1; }
+
+/* BlueZ removes the device: its disconnection is reported, the others go on. */
+static void test_device_removed(void **state) {
+        struct live L;
+        unsigned motion;
+
+        (void)state;
+        standin_up(NULL);
+        live_start(&L, &si, false);
+        assert_true(live_run(&L, three_streaming, 10000));
+        assert_int_equal(rc_standin_call(&si, "RemoveDevice", "s", ROLLER), 0);
+        assert_true(live_run(&L, roller_gone, 5000));
+        assert_false(rc_gateway_streaming(L.gw, RC_KIND_ROLLER));
+        motion = L.ev.motion;
+        live_run(&L, NULL, 1000);
+        assert_int_equal(L.ev.motion, motion); /* no roller: no motion */
+        assert_true(rc_gateway_streaming(L.gw, RC_KIND_HR));
+        live_stop(&L);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+}
+
+/* Malformed replies are counted and survived: a read that is not bytes, an
+ * AcquireNotify without its fd or with the MTU as a string (StartNotify instead),
+ * Connected as a string, decoys around. */
+static void malformed_case(const char *kind, bool expect_fallback) {
+        struct live L;
+        struct rc_gateway_stats st;
+
+        standin_up("--decoy", "3", NULL);
+        assert_int_equal(rc_standin_call(&si, "SetMalformed", "s", kind), 0);
+        live_start(&L, &si, false);
+        live_run(&L, roller_streaming, 8000);
+        live_run(&L, NULL, 1000);
+        rc_gateway_stats(L.gw, &st);
+        print_message("%s: %llu malformed, %llu fallbacks, %llu ignored devices, %u motion\n",
+                      kind, (unsigned long long)st.malformed, (unsigned long long)st.fallbacks,
+                      (unsigned long long)st.ignored_devices, L.ev.motion);
+        assert_true(st.malformed > 0 || st.fallbacks > 0);
+        assert_true(st.ignored_devices >= 3);
+        if (expect_fallback) {
+                assert_true(st.fallbacks > 0);
+                assert_true(L.ev.motion > 0); /* and it streams anyway */
+        }
+        live_stop(&L);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+}
+
+static void test_malformed_replies(void **state) {
+        (void)state;
+        malformed_case("read-value-string", false);
+        malformed_case("acquire-no-fd", true);
+        malformed_case("acquire-mtu-string", true);
+        malformed_case("connected-string", false);
+        malformed_case("value-string", false);
+        malformed_case("uuids-string", false);
+}
+
+/* Another client's connect is in progress (the stand-in's connects take 1.5 s):
+ * the gateway's Connect gets InProgress, waits and gets there. */
+static int on_other_connect(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        (void)m;
+        (void)userdata;
+        (void)e;
+        return 0;
+}
+
+static void test_connect_in_progress(void **state) {
+        struct live L;
+        struct rc_gateway_stats st;
+        sd_bus *other;
+        char path[128];
+
+        (void)state;
+        standin_up("--connect-delay", "1500", NULL);
+        assert_int_equal(rc_standin_connect(&si, &other), 0);
+        sd_bus_call_method(other, "org.bluez", "/org/bluez/hci0", "org.bluez.Adapter1",
+                           "StartDiscovery", NULL, NULL, NULL);
+        usleep(200000);
+        snprintf(path, sizeof(path), "/org/bluez/hci0/dev_%s", ROLLER);
+        for (char *p = path; *p; p++)
+                if (*p == ':')
+                        *p = '_';
+        assert_true(sd_bus_call_method_async(other, NULL, "org.bluez", path, "org.bluez.Device1",
+                                             "Connect", on_other_connect, NULL, NULL) >= 0);
+        sd_bus_flush(other);
+        live_start(&L, &si, false);
+        assert_true(live_run(&L, roller_streaming, 15000));
+        rc_gateway_stats(L.gw, &st);
+        assert_true(st.connect_failures >= 1); /* the InProgress */
+        live_stop(&L);
+        sd_bus_flush_close_unref(other);
+        rc_standin_stop(&si);
+        events_free(&L.ev);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_same_events_acquire),
+                cmocka_unit_test(test_same_events_startnotify),
+                cmocka_unit_test(test_link_loss_reconnect),
+                cmocka_unit_test(test_refused_connects_backoff),
+                cmocka_unit_test(test_bluetoothd_restart),
+                cmocka_unit_test(test_device_removed),
+                cmocka_unit_test(test_malformed_replies),
+                cmocka_unit_test(test_connect_in_progress),
+        };
+
+        rc_log_set_max_level(getenv("RC_TEST_VERBOSE") ? RC_LOG_DEBUG : RC_LOG_ERR);
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
