@@ -736,7 +736,7 @@ static void test_stream_shape(void **state) {
                                 &s);
         /* docs/scenario-format.md, "Connection": the name, then the device's reads */
         const char *const want_r[] = {"connect", "2a00", UUID_ROLLER_INFO, "2a19"};
-        const char *const want_b[] = {"connect", "2a00", "2a19", UUID_PLACEMENT};
+        const char *const want_b[] = {"connect", "2a00", UUID_PLACEMENT, "2a19"};
         const char *const want_h[] = {"connect", "2a00", "2a19"};
         const char *const *want[3] = {want_r, want_b, want_h};
         unsigned n_want[3] = {4, 4, 3}, seen[3] = {0}, presses = 0;

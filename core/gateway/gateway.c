@@ -49,7 +49,8 @@ struct gw_char {
         int fd;
         uv_poll_t poll;
         bool polling;
-        bool started; /* StartNotify succeeded: Value changes are notifications */
+        bool started;     /* StartNotify succeeded: Value changes are notifications */
+        unsigned retries; /* StartNotify refused while an acquisition is released */
         struct gw_device *dev;
 };
 
@@ -64,6 +65,7 @@ struct gw_device {
         bool ours; /* advertises one of our services */
         bool connected, resolved, trusted;
         bool selected, announced, use_startnotify;
+        bool checking; /* a hang-up is being checked with BlueZ */
         enum dev_state state;
         unsigned attempts, pending;
         uint64_t generation; /* bumped on every (dis)connection: stale replies are ignored */
@@ -200,12 +202,14 @@ static void char_unsubscribe(struct gw_char *c) {
 
 static void kick(struct rc_gateway *g);
 static void setup_device(struct gw_device *d);
+static void backoff(struct gw_device *d, unsigned min_ms);
 
 /* The link is gone (Connected=false, a hang-up, removal, bluetoothd gone). */
 static void lost(struct gw_device *d, const char *why) {
         struct rc_gateway *g = d->g;
 
         d->generation++;
+        d->checking = false;
         for (unsigned i = 0; i < MAX_CHARS; i++)
                 char_unsubscribe(&d->chars[i]);
         if (d->connect_call)
@@ -222,8 +226,14 @@ static void lost(struct gw_device *d, const char *why) {
         }
         d->state = DEV_IDLE;
         d->pending = 0;
-        if (!g->stopping)
-                kick(g);
+        if (g->stopping)
+                return;
+        if (d->selected && d->present) {
+                /* reconnect after the first backoff step: let the radio settle */
+                d->attempts = 1;
+                backoff(d, 0);
+        }
+        kick(g);
 }
 
 /* Retry after a backoff: 0.5 s doubling to 30 s, ±25 % jitter. */
@@ -1096,6 +1106,20 @@ static int call_char(struct gw_char *c, const char *method, sd_bus_message_handl
         return r;
 }
 
+/* The order of the reads: what identifies the device (Roller Info, Placement),
+ * then its battery, then the rest (Device Information). */
+static int read_rank(enum rc_char k) {
+        switch (k) {
+        case RC_CHAR_ROLLER_INFO:
+        case RC_CHAR_BODY_PLACEMENT:
+                return 0;
+        case RC_CHAR_BATTERY_LEVEL:
+                return 1;
+        default:
+                return 2;
+        }
+}
+
 static void setup_device(struct gw_device *d) {
         struct rc_gateway *g = d->g;
 
@@ -1103,17 +1127,21 @@ static void setup_device(struct gw_device *d) {
                 sd_bus_call_method_async(g->bus, NULL, BLUEZ, d->path, IF_PROPS, "Set", NULL, NULL,
                                          "ssv", IF_DEVICE, "Trusted", "b", 1);
         d->pending = 1; /* held until every read is sent */
-        for (unsigned i = 0; i < MAX_CHARS; i++) {
-                struct gw_char *c = &d->chars[i];
+        for (int rank = 0; rank <= 2; rank++)
+                for (unsigned i = 0; i < MAX_CHARS; i++) {
+                        struct gw_char *c = &d->chars[i];
 
-                if (c->used && c->can_read && wanted_read(c->kind) &&
-                    call_char(c, "ReadValue", on_read_reply, true) >= 0)
-                        d->pending++;
-        }
+                        if (c->used && c->can_read && wanted_read(c->kind) &&
+                            read_rank(c->kind) == rank &&
+                            call_char(c, "ReadValue", on_read_reply, true) >= 0)
+                                d->pending++;
+                }
         setup_step_done(d, true);
 }
 
 static void on_fd(uv_poll_t *h, int status, int events);
+
+static void start_notify(struct gw_char *c);
 
 static int on_start_notify_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         struct gw_char *c = take(userdata);
@@ -1122,6 +1150,12 @@ static int on_start_notify_reply(sd_bus_message *m, void *userdata, sd_bus_error
         (void)ret_error;
         if (!c)
                 return 0;
+        /* NotPermitted: an acquisition is still held (one we could not use, being
+         * released as BlueZ notices its socket closed); ask again */
+        if (is_error(e, "org.bluez.Error.NotPermitted") && c->retries++ < 20) {
+                start_notify(c);
+                return 0;
+        }
         /* InProgress: BlueZ is already (re-)enabling it, as it does after a reconnect */
         if (e && !is_error(e, "org.bluez.Error.InProgress"))
                 rc_log_warning("%s: StartNotify on %s failed: %s", c->dev->addr_str,
@@ -1149,13 +1183,17 @@ static int on_acquire_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 return 0;
         d = c->dev;
         if (!e) {
-                r = sd_bus_message_read(m, "hq", &fd, &mtu);
+                r = sd_bus_message_read(m, "h", &fd);
                 if (r < 0) {
-                        malformed(d->g, "AcquireNotify reply", r);
+                        malformed(d->g, "AcquireNotify reply (no fd)", r);
                         fd = -1;
                 } else {
-                        /* the fd belongs to the message: keep a duplicate */
+                        /* the fd belongs to the message: keep a duplicate. The MTU is
+                         * not needed (a read takes a whole packet), so a mistyped one
+                         * is counted, not fatal. */
                         fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                        if (sd_bus_message_read(m, "q", &mtu) < 0)
+                                malformed(d->g, "AcquireNotify reply (MTU)", 0);
                 }
         }
         if (fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
@@ -1179,6 +1217,12 @@ static int on_acquire_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+static void resubscribe(struct gw_device *d) {
+        if (d->state == DEV_STREAMING)
+                d->state = DEV_SETUP;
+        subscribe_all(d);
+}
+
 static void subscribe_all(struct gw_device *d) {
         struct rc_gateway *g = d->g;
 
@@ -1186,8 +1230,10 @@ static void subscribe_all(struct gw_device *d) {
         for (unsigned i = 0; i < MAX_CHARS; i++) {
                 struct gw_char *c = &d->chars[i];
 
-                if (!c->used || !c->can_notify || !wanted_notify(c->kind))
+                if (!c->used || !c->can_notify || !wanted_notify(c->kind) || c->polling ||
+                    c->started)
                         continue;
+                c->retries = 0;
                 d->pending++;
                 if (!g->o.no_acquire && !d->use_startnotify && c->acquirable) {
                         if (call_char(c, "AcquireNotify", on_acquire_reply, true) < 0)
@@ -1215,6 +1261,51 @@ static void on_value(struct gw_char *c, const void *data, size_t len) {
         emit(d, RC_WHAT_VALUE, c->kind, data, len);
 }
 
+static int on_connected_check(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct call_ctx *x = userdata;
+        struct gw_device *d = x->c->dev;
+        int connected = 0, r = -EBADMSG;
+
+        (void)ret_error;
+        if (d->generation != x->generation)
+                return 0;
+        d->checking = false;
+        if (!sd_bus_message_is_method_error(m, NULL))
+                r = sd_bus_message_read(m, "v", "b", &connected);
+        if (r >= 0 && connected)
+                resubscribe(d); /* only the socket was closed: acquire again */
+        else
+                lost(d, "the link dropped");
+        return 0;
+}
+
+/* A notification socket hung up. BlueZ closes them when the link drops (and says
+ * Connected=false, maybe later) but also when it renegotiates the MTU: ask it. */
+static void hung_up(struct gw_char *c) {
+        struct gw_device *d = c->dev;
+        sd_bus_message *m = NULL;
+        struct call_ctx *x;
+        int r;
+
+        char_unsubscribe(c);
+        if (d->checking)
+                return;
+        x = call_ctx(c);
+        r = x ? sd_bus_message_new_method_call(d->g->bus, &m, BLUEZ, d->path, IF_PROPS, "Get")
+              : -ENOMEM;
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", IF_DEVICE, "Connected");
+        if (r >= 0)
+                r = call_async_owned(d->g->bus, m, on_connected_check, x);
+        sd_bus_message_unref(m);
+        if (r < 0) {
+                free(x);
+                lost(d, "the notification socket hung up");
+                return;
+        }
+        d->checking = true;
+}
+
 static void on_fd(uv_poll_t *h, int status, int events) {
         struct gw_char *c = h->data;
         struct gw_device *d = c->dev;
@@ -1227,8 +1318,7 @@ static void on_fd(uv_poll_t *h, int status, int events) {
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                         return;
                 if (n <= 0) {
-                        lost(d, n == 0 ? "the notification socket hung up"
-                                       : "the notification socket failed");
+                        hung_up(c);
                         return;
                 }
                 if ((size_t)n > RC_TRACE_MAX_PAYLOAD) {
@@ -1239,7 +1329,7 @@ static void on_fd(uv_poll_t *h, int status, int events) {
                 emit(d, RC_WHAT_VALUE, c->kind, buf, (size_t)n);
         }
         if (status < 0 || (events & UV_DISCONNECT))
-                lost(d, "the notification socket hung up");
+                hung_up(c);
 }
 
 /* ---- start and stop ------------------------------------------------------------------- */

@@ -251,14 +251,14 @@ static void do_connect(struct gen *g, double t) {
                 tr += READ_GAP_S;
                 enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_ROLLER_INFO), buf, len);
         }
-        len = rc_encode_battery(buf, sizeof(buf), d->battery);
-        tr += READ_GAP_S;
-        enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_BATTERY_LEVEL), buf, len);
         if (d->kind == RC_KIND_BODY) {
                 len = rc_encode_placement(buf, sizeof(buf), d->placement);
                 tr += READ_GAP_S;
                 enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_BODY_PLACEMENT), buf, len);
         }
+        len = rc_encode_battery(buf, sizeof(buf), d->battery);
+        tr += READ_GAP_S;
+        enqueue_value(g, host_us(tr), *rc_gatt_char_uuid(RC_CHAR_BATTERY_LEVEL), buf, len);
 
         g->connected = true;
         g->t_sub = tr + READ_GAP_S;
