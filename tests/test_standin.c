@@ -1730,9 +1730,17 @@ static void test_malformed(void **state) {
                         NULL, 0);
                 assert_string_equal(sig, "s");
         }
+        assert_int_equal(rc_standin_call(&fx->s, "SetMalformed", "s", "rssi-int32"), 0);
+        assert_int_equal(rc_standin_call(&fx->s, "SetMalformed", "s", "uuids-string"), 0);
+        mo = managed_objects(cl);
+        assert_string_equal(mo_get(&mo, ROLLER_PATH, "org.bluez.Device1", "RSSI")->sig, "i");
+        assert_string_equal(mo_get(&mo, ROLLER_PATH, "org.bluez.Device1", "UUIDs")->sig, "s");
+        mo_free(&mo);
         assert_int_equal(rc_standin_call(&fx->s, "SetMalformed", "s", "none"), 0);
         mo = managed_objects(cl);
         assert_string_equal(mo_get(&mo, ROLLER_PATH, "org.bluez.Device1", "Connected")->sig, "b");
+        assert_string_equal(mo_get(&mo, ROLLER_PATH, "org.bluez.Device1", "RSSI")->sig, "n");
+        assert_string_equal(mo_get(&mo, ROLLER_PATH, "org.bluez.Device1", "UUIDs")->sig, "as");
         mo_free(&mo);
         assert_true(rc_standin_call(&fx->s, "SetMalformed", "s", "sideways") < 0);
         free((void *)info);
