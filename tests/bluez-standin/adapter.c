@@ -436,7 +436,7 @@ static int remove_device(struct sti *si, sd_bus_message *m) {
         if (d->link == STI_LINK_UP) {
                 /* device_request_disconnect(): the reply and the removal follow the
                  * disconnection. */
-                return sti_device_method(si, m, d, "RemoveDevice");
+                return sti_device_request_removal(si, m, d);
         }
         sti_adapter_unexport_device(si, d);
         return sti_reply_empty(m);

@@ -415,8 +415,6 @@ int sti_device_method(struct sti *si, sd_bus_message *m, struct sti_dev *d, cons
 
         if (!sig)
                 return 0;
-        if (strcmp(member, "RemoveDevice") == 0) /* from Adapter1.RemoveDevice */
-                return dev_disconnect(si, m, d, true);
         if (strcmp(member, "Connect") == 0 && strcmp(sig, "") == 0)
                 return dev_connect(si, m, d);
         if (strcmp(member, "Disconnect") == 0 && strcmp(sig, "") == 0)
@@ -433,6 +431,10 @@ int sti_device_method(struct sti *si, sd_bus_message *m, struct sti_dev *d, cons
         if (strcmp(member, "CancelPairing") == 0 && strcmp(sig, "") == 0)
                 return sti_reply_error(m, "org.bluez.Error.DoesNotExist", "Does Not Exist");
         return 0;
+}
+
+int sti_device_request_removal(struct sti *si, sd_bus_message *m, struct sti_dev *d) {
+        return dev_disconnect(si, m, d, true);
 }
 
 /* Returns 1 after replying, 0 if the property is read-only. */

@@ -379,6 +379,9 @@ void sti_adapter_unexport_device(struct sti *si, struct sti_dev *d);
 extern const char *const sti_device_props[];
 int sti_device_method(struct sti *si, sd_bus_message *m, struct sti_dev *d, const char *member);
 int sti_device_set_prop(struct sti *si, sd_bus_message *m, struct sti_dev *d, const char *name);
+/* Adapter1.RemoveDevice of a connected device: disconnect it (after the usual
+ * delay), then reply to `m` and remove the object (device_request_disconnect). */
+int sti_device_request_removal(struct sti *si, sd_bus_message *m, struct sti_dev *d);
 /* Whether the device is on and can be connected (advertising or connected). */
 bool sti_device_powered(struct sti_dev *d);
 /* The link drops (reason for the log: "remote", "local", "timeout"). Replies to
