@@ -442,24 +442,42 @@ static void test_device_removed(void **state) {
 /* Malformed replies are counted and survived: a read that is not bytes, an
  * AcquireNotify without its fd or with the MTU as a string (StartNotify instead),
  * Connected as a string, decoys around. */
-static void malformed_case(const char *kind, bool expect_fallback) {
+enum expect {
+        EXPECT_STREAM,   /* counted, and streaming all the same */
+        EXPECT_FALLBACK, /* streaming through StartNotify instead */
+        EXPECT_NO_DATA,  /* connected, but every notification is malformed (counted, dropped) */
+        EXPECT_NOTHING,  /* nothing connected */
+};
+
+static void malformed_case(const char *kind, bool no_acquire, enum expect expect) {
         struct live L;
         struct rc_gateway_stats st;
 
         standin_up("--decoy", "3", NULL);
         assert_int_equal(rc_standin_call(&si, "SetMalformed", "s", kind), 0);
-        live_start(&L, &si, false);
+        live_start(&L, &si, no_acquire);
         live_run(&L, roller_streaming, 8000);
         live_run(&L, NULL, 1000);
         rc_gateway_stats(L.gw, &st);
-        print_message("%s: %llu malformed, %llu fallbacks, %llu ignored devices, %u motion\n", kind,
-                      (unsigned long long)st.malformed, (unsigned long long)st.fallbacks,
-                      (unsigned long long)st.ignored_devices, L.ev.motion);
-        assert_true(st.malformed > 0 || st.fallbacks > 0);
+        print_message("%s: %llu malformed, %llu fallbacks, %llu ignored devices, %llu + %llu "
+                      "notifications\n",
+                      kind, (unsigned long long)st.malformed, (unsigned long long)st.fallbacks,
+                      (unsigned long long)st.ignored_devices, (unsigned long long)st.via_fd,
+                      (unsigned long long)st.via_signal);
+        assert_true(st.malformed > 0);
         assert_true(st.ignored_devices >= 3);
-        /* and it streams anyway (through StartNotify after a fallback) */
-        assert_true(st.via_fd + st.via_signal > 0);
-        if (expect_fallback) {
+        if (expect == EXPECT_NOTHING) {
+                /* a device whose services cannot be read is not trusted to be ours */
+                assert_int_equal(st.connects, 0);
+        } else if (expect == EXPECT_NO_DATA) {
+                assert_int_equal(st.connects, 3);
+                assert_int_equal(st.via_fd + st.via_signal, 0);
+                assert_true(st.malformed > 10); /* each notification */
+        } else {
+                /* it streams anyway (through StartNotify after a fallback) */
+                assert_true(st.via_fd + st.via_signal > 0);
+        }
+        if (expect == EXPECT_FALLBACK) {
                 assert_true(st.fallbacks > 0);
                 assert_true(st.via_signal > 0);
         }
@@ -470,12 +488,13 @@ static void malformed_case(const char *kind, bool expect_fallback) {
 
 static void test_malformed_replies(void **state) {
         (void)state;
-        malformed_case("read-value-string", false);
-        malformed_case("acquire-no-fd", true);
-        malformed_case("acquire-mtu-string", false); /* the fd is used; the MTU counted */
-        malformed_case("connected-string", false);
-        malformed_case("value-string", false);
-        malformed_case("uuids-string", false);
+        malformed_case("read-value-string", false, EXPECT_STREAM);
+        malformed_case("acquire-no-fd", false, EXPECT_FALLBACK);
+        malformed_case("acquire-mtu-string", false,
+                       EXPECT_STREAM);                            /* the fd used, the MTU counted */
+        malformed_case("connected-string", false, EXPECT_STREAM); /* ServicesResolved says it */
+        malformed_case("value-string", true, EXPECT_NO_DATA);     /* the StartNotify path */
+        malformed_case("uuids-string", false, EXPECT_NOTHING);
 }
 
 /* Another client's connect is in progress (the stand-in's connects take 1.5 s):

@@ -549,6 +549,8 @@ static int device_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_
                 } else if (key[0] == 'S') {
                         ch->resolved_changed = d->resolved != b;
                         d->resolved = b;
+                        if (b)
+                                d->connected = true; /* resolved services need a link */
                 } else {
                         d->trusted = b;
                 }
