@@ -86,7 +86,10 @@ enum section {
 };
 
 static const char *const section_names[] = {
-        [SECTION_PROFILE] = "profile", [SECTION_PLUGINS] = "plugins"};
+        [SECTION_PROFILE] = "profile",
+        [SECTION_PLUGINS] = "plugins",
+        [SECTION_DEVICES] = "devices",
+};
 
 enum key {
         KEY_HEIGHT,
