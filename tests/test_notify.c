@@ -42,7 +42,7 @@ static ssize_t next_message(int fd, char *buf, size_t len, int timeout_ms) {
 }
 
 static void test_ready_watchdog_stopping(void **state) {
-        char trace[] = "/tmp/rc-notify-trace-XXXXXX", sock_path[108], buf[512];
+        char trace[] = "/tmp/rc-notify-trace-XXXXXX", sock_path[200], buf[512];
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd, status, watchdogs = 0, ready_at = -1;
         pid_t hub;
@@ -53,7 +53,8 @@ static void test_ready_watchdog_stopping(void **state) {
         assert_int_equal(rc_standin_start(&si, trace, "--disconnect-delay", "0", NULL), 0);
 
         snprintf(sock_path, sizeof(sock_path), "%s/notify", si.dir);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        assert_true(strlen(sock_path) < sizeof(sa.sun_path));
+        memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         assert_true(fd >= 0);
         assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
