@@ -475,6 +475,50 @@ static void test_devices_section(void **state) {
         EXPECT_ONE_ERROR("[devices]\nkeyboard = AA:BB:CC:DD:EE:FF\n", 2, "unknown key", "roller");
 }
 
+/* [voice], [leds], [button], [session]: defaults, values, and each kind of bad one */
+static void test_feedback_sections(void **state) {
+        struct rc_config c;
+
+        (void)state;
+        assert_int_equal(load(&c, "[voice]\n"), 0);
+        assert_int_equal(c.voice.output, RC_VOICE_ALSA);
+        assert_string_equal(c.voice.voice, "en-us");
+        assert_double_eq(c.voice.rate, 145);
+        assert_false(c.button.enabled);
+        assert_true(c.session.auto_start);
+        assert_string_equal(c.session.routine, "lower-back-relief");
+        assert_int_equal(c.leds.backend, RC_LEDS_OFF);
+        assert_int_equal(load(&c, "[voice]\noutput = wav\nwav_dir = /tmp/v\nrate = 160\n"
+                                  "[leds]\nbackend = sysfs\nsysfs_root = /tmp/leds\nok = green\n"
+                                  "stop = red:power\nwarn_line = 27\n"
+                                  "[button]\nenabled = yes\nline = 17\nactive_low = no\n"
+                                  "[session]\nauto = no\nroutine = none\nidle_minutes = 2.5\n"),
+                         0);
+        assert_int_equal(c.voice.output, RC_VOICE_WAV);
+        assert_string_equal(c.voice.wav_dir, "/tmp/v");
+        assert_double_eq(c.voice.rate, 160);
+        assert_int_equal(c.leds.backend, RC_LEDS_SYSFS);
+        assert_string_equal(c.leds.name[RC_LED_SLOT_OK], "green");
+        assert_string_equal(c.leds.name[RC_LED_SLOT_STOP], "red:power");
+        assert_string_equal(c.leds.name[RC_LED_SLOT_HOLD], "");
+        assert_double_eq(c.leds.line[RC_LED_SLOT_WARN], 27);
+        assert_double_eq(c.leds.line[RC_LED_SLOT_OK], -1);
+        assert_true(c.button.enabled);
+        assert_double_eq(c.button.line, 17);
+        assert_false(c.button.active_low);
+        assert_false(c.session.auto_start);
+        assert_string_equal(c.session.routine, "none");
+        assert_double_eq(c.session.idle_minutes, 2.5);
+        EXPECT_ONE_ERROR("[voice]\noutput = speaker\n", 2, "output", "alsa, wav or off");
+        EXPECT_ONE_ERROR("[voice]\nrate = 20\n", 2, "rate", "80");
+        EXPECT_ONE_ERROR("[leds]\nok = my led\n", 2, "ok", "without blanks");
+        EXPECT_ONE_ERROR("[button]\nenabled = maybe\n", 2, "enabled", "yes or no");
+        EXPECT_ONE_ERROR("[button]\nline = 3.5\n", 2, "line", "whole");
+        EXPECT_ONE_ERROR("[session]\nwhen = always\n", 2, "unknown key 'when' in [session]",
+                         "idle_minutes");
+        EXPECT_ONE_ERROR("[speakers]\n", 1, "unknown section", "[voice]");
+}
+
 static void test_names(void **state) {
         static const char *const names[RC_COND__COUNT] = {
                 "osteoporosis",    "pregnancy",          "spondylolisthesis",   "spinal_stenosis",
@@ -518,6 +562,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_session_minutes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_plugins_section, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_devices_section, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_feedback_sections, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         };
 

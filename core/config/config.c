@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,29 @@ void rc_config_defaults(struct rc_config *c) {
         c->profile.session_minutes = 0; /* by level */
         memset(&c->plugins, 0, sizeof(c->plugins));
         memset(&c->devices, 0, sizeof(c->devices));
+        c->voice = (struct rc_voice_config){.output = RC_VOICE_ALSA,
+                                            .alsa_device = "default",
+                                            .voice = "en-us",
+                                            .rate = 145,
+                                            .pitch = 45,
+                                            .volume = 100,
+                                            .repeat_seconds = 10,
+                                            .stale_seconds = 6,
+                                            .queue = 8};
+        c->leds = (struct rc_leds_config){.backend = RC_LEDS_OFF,
+                                          .sysfs_root = "/sys/class/leds",
+                                          .gpio_chip = "gpiochip0",
+                                          .line = {-1, -1, -1, -1}};
+        c->button = (struct rc_button_config){.gpio_chip = "gpiochip0",
+                                              .line = -1,
+                                              .active_low = true,
+                                              .debounce_ms = 30,
+                                              .long_ms = 1500,
+                                              .double_ms = 400};
+        c->session = (struct rc_session_config){.auto_start = true,
+                                                .routine = "lower-back-relief",
+                                                .idle_minutes = 5,
+                                                .roller_grace_seconds = 20};
 }
 
 double rc_profile_session_minutes(const struct rc_profile *p) {
@@ -82,52 +106,104 @@ enum section {
         SECTION_PROFILE, /* [profile] */
         SECTION_PLUGINS, /* [plugins] */
         SECTION_DEVICES, /* [devices] */
+        SECTION_VOICE,   /* [voice] */
+        SECTION_LEDS,    /* [leds] */
+        SECTION_BUTTON,  /* [button] */
+        SECTION_SESSION, /* [session] */
+        SECTION__COUNT,
         SECTION_IGNORED, /* a bad or unknown header, already reported: skip its keys */
 };
 
-static const char *const section_names[] = {
-        [SECTION_PROFILE] = "profile",
-        [SECTION_PLUGINS] = "plugins",
-        [SECTION_DEVICES] = "devices",
+static const char *const section_names[SECTION__COUNT] = {
+        [SECTION_PROFILE] = "profile", [SECTION_PLUGINS] = "plugins", [SECTION_DEVICES] = "devices",
+        [SECTION_VOICE] = "voice",     [SECTION_LEDS] = "leds",       [SECTION_BUTTON] = "button",
+        [SECTION_SESSION] = "session",
 };
 
-enum key {
-        KEY_HEIGHT,
-        KEY_WEIGHT,
-        KEY_LEVEL,
-        KEY_CONDITIONS,
-        KEY_SESSION_MINUTES,
-        KEY_DIRECTORIES,
-        KEY_STATE_DIR,
-        KEY_INSTRUCTIONS,
-        KEY_MEMORY_MB,
-        KEY_TIMERS,
-        KEY_FAILURES,
-        KEY_ROLLER,
-        KEY_BODY,
-        KEY_HR,
-        KEY__COUNT
+/* How a key's value is read. */
+enum kind {
+        K_NUMBER,  /* a decimal number in [lo, hi] into a double */
+        K_COUNT,   /* a whole number in [lo, hi] into a double */
+        K_PATH,    /* an absolute path into char[RC_CONFIG_PATH_MAX] */
+        K_NAME,    /* 1..RC_CONFIG_NAME_MAX printable characters, no blanks */
+        K_BOOL,    /* yes/no, true/false, on/off, 1/0 into bool */
+        K_CHOICE,  /* one of `choices` into int (its index) */
+        K_SPECIAL, /* a value with rules of its own (conditions, addresses, …) */
 };
 
-static const struct {
+static const char *const level_choices[] = {"beginner", "regular", NULL};
+static const char *const output_choices[] = {"alsa", "wav", "off", NULL};
+static const char *const leds_choices[] = {"off", "sysfs", "gpiod", NULL};
+
+#define AT(field) offsetof(struct rc_config, field)
+
+static const struct key {
         enum section section;
         const char *name;
-} keys[KEY__COUNT] = {
-        [KEY_HEIGHT] = {SECTION_PROFILE, "height_cm"},
-        [KEY_WEIGHT] = {SECTION_PROFILE, "weight_kg"},
-        [KEY_LEVEL] = {SECTION_PROFILE, "level"},
-        [KEY_CONDITIONS] = {SECTION_PROFILE, "conditions"},
-        [KEY_SESSION_MINUTES] = {SECTION_PROFILE, "session_minutes"},
-        [KEY_DIRECTORIES] = {SECTION_PLUGINS, "directories"},
-        [KEY_STATE_DIR] = {SECTION_PLUGINS, "state_dir"},
-        [KEY_INSTRUCTIONS] = {SECTION_PLUGINS, "instructions"},
-        [KEY_MEMORY_MB] = {SECTION_PLUGINS, "memory_mb"},
-        [KEY_TIMERS] = {SECTION_PLUGINS, "timers"},
-        [KEY_FAILURES] = {SECTION_PLUGINS, "failures"},
-        [KEY_ROLLER] = {SECTION_DEVICES, "roller"},
-        [KEY_BODY] = {SECTION_DEVICES, "body"},
-        [KEY_HR] = {SECTION_DEVICES, "hr"},
+        enum kind kind;
+        size_t offset;
+        double lo, hi;
+        const char *unit;
+        const char *const *choices;
+} keys[] = {
+        {SECTION_PROFILE, "height_cm", K_NUMBER, AT(profile.height_cm), 100, 250, "cm", NULL},
+        {SECTION_PROFILE, "weight_kg", K_NUMBER, AT(profile.weight_kg), 25, 300, "kg", NULL},
+        {SECTION_PROFILE, "level", K_CHOICE, AT(profile.level), 0, 0, NULL, level_choices},
+        {SECTION_PROFILE, "conditions", K_SPECIAL, 0, 0, 0, NULL, NULL},
+        {SECTION_PROFILE, "session_minutes", K_NUMBER, AT(profile.session_minutes), 1, 120,
+         "minutes", NULL},
+        {SECTION_PLUGINS, "directories", K_SPECIAL, 0, 0, 0, NULL, NULL},
+        {SECTION_PLUGINS, "state_dir", K_PATH, AT(plugins.state_dir), 0, 0, NULL, NULL},
+        {SECTION_PLUGINS, "instructions", K_COUNT, AT(plugins.instructions), 100000, 100000000,
+         "per callback", NULL},
+        {SECTION_PLUGINS, "memory_mb", K_COUNT, AT(plugins.memory_mb), 1, 256, "MiB per plugin",
+         NULL},
+        {SECTION_PLUGINS, "timers", K_COUNT, AT(plugins.timers), 1, 64, "per plugin", NULL},
+        {SECTION_PLUGINS, "failures", K_COUNT, AT(plugins.failures), 1, 1000,
+         "errors before a plugin is disabled", NULL},
+        {SECTION_DEVICES, "roller", K_SPECIAL, 0, 0, 0, NULL, NULL},
+        {SECTION_DEVICES, "body", K_SPECIAL, 0, 0, 0, NULL, NULL},
+        {SECTION_DEVICES, "hr", K_SPECIAL, 0, 0, 0, NULL, NULL},
+        {SECTION_VOICE, "output", K_CHOICE, AT(voice.output), 0, 0, NULL, output_choices},
+        {SECTION_VOICE, "wav_dir", K_PATH, AT(voice.wav_dir), 0, 0, NULL, NULL},
+        {SECTION_VOICE, "alsa_device", K_NAME, AT(voice.alsa_device), 0, 0, NULL, NULL},
+        {SECTION_VOICE, "voice", K_NAME, AT(voice.voice), 0, 0, NULL, NULL},
+        {SECTION_VOICE, "rate", K_COUNT, AT(voice.rate), 80, 450, "words a minute", NULL},
+        {SECTION_VOICE, "pitch", K_COUNT, AT(voice.pitch), 0, 99, "espeak-ng's 0..99", NULL},
+        {SECTION_VOICE, "volume", K_COUNT, AT(voice.volume), 0, 200, "espeak-ng's amplitude", NULL},
+        {SECTION_VOICE, "repeat_seconds", K_NUMBER, AT(voice.repeat_seconds), 0, 600, "s", NULL},
+        {SECTION_VOICE, "stale_seconds", K_NUMBER, AT(voice.stale_seconds), 1, 60, "s", NULL},
+        {SECTION_VOICE, "queue", K_COUNT, AT(voice.queue), 1, 64, "messages", NULL},
+        {SECTION_LEDS, "backend", K_CHOICE, AT(leds.backend), 0, 0, NULL, leds_choices},
+        {SECTION_LEDS, "sysfs_root", K_PATH, AT(leds.sysfs_root), 0, 0, NULL, NULL},
+        {SECTION_LEDS, "ok", K_NAME, AT(leds.name[RC_LED_SLOT_OK]), 0, 0, NULL, NULL},
+        {SECTION_LEDS, "hold", K_NAME, AT(leds.name[RC_LED_SLOT_HOLD]), 0, 0, NULL, NULL},
+        {SECTION_LEDS, "warn", K_NAME, AT(leds.name[RC_LED_SLOT_WARN]), 0, 0, NULL, NULL},
+        {SECTION_LEDS, "stop", K_NAME, AT(leds.name[RC_LED_SLOT_STOP]), 0, 0, NULL, NULL},
+        {SECTION_LEDS, "gpio_chip", K_NAME, AT(leds.gpio_chip), 0, 0, NULL, NULL},
+        {SECTION_LEDS, "ok_line", K_COUNT, AT(leds.line[RC_LED_SLOT_OK]), 0, 1023, "line", NULL},
+        {SECTION_LEDS, "hold_line", K_COUNT, AT(leds.line[RC_LED_SLOT_HOLD]), 0, 1023, "line",
+         NULL},
+        {SECTION_LEDS, "warn_line", K_COUNT, AT(leds.line[RC_LED_SLOT_WARN]), 0, 1023, "line",
+         NULL},
+        {SECTION_LEDS, "stop_line", K_COUNT, AT(leds.line[RC_LED_SLOT_STOP]), 0, 1023, "line",
+         NULL},
+        {SECTION_BUTTON, "enabled", K_BOOL, AT(button.enabled), 0, 0, NULL, NULL},
+        {SECTION_BUTTON, "gpio_chip", K_NAME, AT(button.gpio_chip), 0, 0, NULL, NULL},
+        {SECTION_BUTTON, "line", K_COUNT, AT(button.line), 0, 1023, "line", NULL},
+        {SECTION_BUTTON, "active_low", K_BOOL, AT(button.active_low), 0, 0, NULL, NULL},
+        {SECTION_BUTTON, "debounce_ms", K_COUNT, AT(button.debounce_ms), 1, 200, "ms", NULL},
+        {SECTION_BUTTON, "long_ms", K_COUNT, AT(button.long_ms), 500, 5000, "ms", NULL},
+        {SECTION_BUTTON, "double_ms", K_COUNT, AT(button.double_ms), 100, 1000, "ms", NULL},
+        {SECTION_SESSION, "auto", K_BOOL, AT(session.auto_start), 0, 0, NULL, NULL},
+        {SECTION_SESSION, "routine", K_NAME, AT(session.routine), 0, 0, NULL, NULL},
+        {SECTION_SESSION, "idle_minutes", K_NUMBER, AT(session.idle_minutes), 1, 60, "minutes",
+         NULL},
+        {SECTION_SESSION, "roller_grace_seconds", K_NUMBER, AT(session.roller_grace_seconds), 0,
+         300, "s", NULL},
 };
+
+#define KEY__COUNT (sizeof(keys) / sizeof(keys[0]))
 
 struct parser {
         FILE *f;
@@ -137,7 +213,7 @@ struct parser {
         unsigned n_errors; /* reported so far */
         int read_errno;    /* set when reading failed */
         enum section section;
-        int key_line[KEY__COUNT]; /* where each key was set, 0 if not yet */
+        int key_line[sizeof(keys) / sizeof(keys[0])]; /* where each key was set, or 0 */
 };
 
 __attribute__((format(printf, 2, 3))) static void parse_error(struct parser *p, const char *fmt,
@@ -176,18 +252,17 @@ static bool check_section(struct parser *p, char *s) {
                 return false;
         }
         *end = '\0';
-        if (strcmp(s + 1, "profile") == 0) {
-                p->section = SECTION_PROFILE;
-        } else if (strcmp(s + 1, "plugins") == 0) {
-                p->section = SECTION_PLUGINS;
-        } else if (strcmp(s + 1, "devices") == 0) {
-                p->section = SECTION_DEVICES;
-        } else {
-                parse_error(p,
-                            "unknown section [%s] (known sections: [profile], [plugins], "
-                            "[devices])",
-                            s + 1);
-                p->section = SECTION_IGNORED;
+        p->section = SECTION_IGNORED;
+        for (int k = SECTION_PROFILE; k < SECTION__COUNT; k++)
+                if (strcmp(s + 1, section_names[k]) == 0)
+                        p->section = (enum section)k;
+        if (p->section == SECTION_IGNORED) {
+                char known[256] = "";
+
+                for (int k = SECTION_PROFILE; k < SECTION__COUNT; k++)
+                        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s[%s]",
+                                 known[0] ? ", " : "", section_names[k]);
+                parse_error(p, "unknown section [%s] (known sections: %s)", s + 1, known);
         }
         rest = end + 1;
         while (isspace((unsigned char)*rest))
@@ -309,15 +384,6 @@ static void set_number(struct parser *p, const char *key, const char *value, dou
         *ret = v;
 }
 
-static void set_level(struct parser *p, const char *value) {
-        if (strcmp(value, "beginner") == 0)
-                p->c->profile.level = RC_LEVEL_BEGINNER;
-        else if (strcmp(value, "regular") == 0)
-                p->c->profile.level = RC_LEVEL_REGULAR;
-        else
-                parse_error(p, "bad value '%s' for level: expected beginner or regular", value);
-}
-
 /* A comma-separated list of condition names, white space around the commas
  * allowed; empty for none. Every bad name is reported; any error leaves the
  * conditions unchanged. */
@@ -376,15 +442,12 @@ static void set_conditions(struct parser *p, const char *value) {
                 p->c->profile.conditions = set;
 }
 
-/* The ini_handler: called for each key = value line the reader let through. It
- * reports errors itself and always goes on (returns 1), so inih's own return
- * value only ever names a syntax error the reader did not catch. */
 /* An absolute path, shorter than RC_CONFIG_PATH_MAX, copied to dst. */
 static bool set_path(struct parser *p, const char *key, const char *value, char *dst) {
         if (value[0] != '/' || strlen(value) >= RC_CONFIG_PATH_MAX) {
                 parse_error(p,
-                            "bad value '%s' for %s: expected an absolute path (shorter than "
-                            "%d characters)",
+                            "bad value '%s' for %s: expected an absolute path (shorter than %d "
+                            "characters)",
                             value, key, RC_CONFIG_PATH_MAX);
                 return false;
         }
@@ -433,13 +496,70 @@ static void set_count(struct parser *p, const char *key, const char *value, doub
                 *ret = v;
 }
 
+/* A name: 1..RC_CONFIG_NAME_MAX printable ASCII characters without blanks. */
+static void set_name(struct parser *p, const char *key, const char *value, char *dst) {
+        size_t n = strlen(value);
+        bool ok = n >= 1 && n <= RC_CONFIG_NAME_MAX;
+
+        for (size_t i = 0; ok && i < n; i++)
+                ok = value[i] > ' ' && value[i] < 0x7f;
+        if (!ok) {
+                parse_error(p,
+                            "bad value '%s' for %s: expected a name of 1 to %d printable "
+                            "characters without blanks",
+                            value, key, RC_CONFIG_NAME_MAX);
+                return;
+        }
+        memcpy(dst, value, n + 1);
+}
+
+static void set_bool(struct parser *p, const char *key, const char *value, bool *dst) {
+        if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "on") ||
+            !strcmp(value, "1"))
+                *dst = true;
+        else if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "off") ||
+                 !strcmp(value, "0"))
+                *dst = false;
+        else
+                parse_error(p, "bad value '%s' for %s: expected yes or no", value, key);
+}
+
+static void set_choice(struct parser *p, const struct key *k, const char *value, int *dst) {
+        char list[128] = "";
+
+        for (int i = 0; k->choices[i]; i++)
+                if (strcmp(value, k->choices[i]) == 0) {
+                        *dst = i;
+                        return;
+                }
+        for (int i = 0; k->choices[i]; i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                         i ? (k->choices[i + 1] ? ", " : " or ") : "", k->choices[i]);
+        parse_error(p, "bad value '%s' for %s: expected %s", value, k->name, list);
+}
+
+static void set_device(struct parser *p, const char *name, const char *value) {
+        unsigned kind = !strcmp(name, "roller") ? 1 : !strcmp(name, "body") ? 2 : 3;
+        rc_addr a;
+
+        if (rc_addr_parse(value, strlen(value), &a) < 0) {
+                parse_error(p,
+                            "bad value '%s' for %s: expected a Bluetooth address like "
+                            "AA:BB:CC:DD:EE:FF",
+                            value, name);
+                return;
+        }
+        memcpy(p->c->devices.addr[kind], a.b, 6);
+        p->c->devices.has[kind] = true;
+}
+
 /* The ini_handler: called for each key = value line the reader let through. It
  * reports errors itself and always goes on (returns 1), so inih's own return
  * value only ever names a syntax error the reader did not catch. */
 static int on_value(void *user, const char *section, const char *name, const char *value) {
         struct parser *p = user;
-        struct rc_plugins_config *pc = &p->c->plugins;
-        int k;
+        const struct key *k = NULL;
+        char *at;
 
         (void)section;
         switch (p->section) {
@@ -451,13 +571,13 @@ static int on_value(void *user, const char *section, const char *name, const cha
         default:
                 break;
         }
-        for (k = 0; k < KEY__COUNT; k++)
-                if (keys[k].section == p->section && strcmp(name, keys[k].name) == 0)
-                        break;
-        if (k == KEY__COUNT) {
-                char known[256] = "";
+        for (size_t i = 0; i < KEY__COUNT && !k; i++)
+                if (keys[i].section == p->section && strcmp(name, keys[i].name) == 0)
+                        k = &keys[i];
+        if (!k) {
+                char known[512] = "";
 
-                for (int i = 0; i < KEY__COUNT; i++)
+                for (size_t i = 0; i < KEY__COUNT; i++)
                         if (keys[i].section == p->section)
                                 snprintf(known + strlen(known), sizeof(known) - strlen(known),
                                          "%s%s", known[0] ? ", " : "", keys[i].name);
@@ -465,65 +585,39 @@ static int on_value(void *user, const char *section, const char *name, const cha
                             section_names[p->section], known);
                 return 1;
         }
-        if (p->key_line[k]) {
+        if (p->key_line[k - keys]) {
                 parse_error(p, "duplicate key '%s' in [%s] (first set on line %d)", name,
-                            section_names[p->section], p->key_line[k]);
+                            section_names[p->section], p->key_line[k - keys]);
                 return 1;
         }
-        p->key_line[k] = p->line;
-        switch ((enum key)k) {
-        case KEY_HEIGHT:
-                set_number(p, name, value, 100, 250, "cm", &p->c->profile.height_cm);
+        p->key_line[k - keys] = p->line;
+        at = (char *)p->c + k->offset;
+        switch (k->kind) {
+        case K_NUMBER:
+                set_number(p, name, value, k->lo, k->hi, k->unit, (double *)(void *)at);
                 break;
-        case KEY_WEIGHT:
-                set_number(p, name, value, 25, 300, "kg", &p->c->profile.weight_kg);
+        case K_COUNT:
+                set_count(p, name, value, k->lo, k->hi, k->unit, (double *)(void *)at);
                 break;
-        case KEY_LEVEL:
-                set_level(p, value);
+        case K_PATH:
+                set_path(p, name, value, at);
                 break;
-        case KEY_CONDITIONS:
-                set_conditions(p, value);
+        case K_NAME:
+                set_name(p, name, value, at);
                 break;
-        case KEY_SESSION_MINUTES:
-                set_number(p, name, value, 1, 120, "minutes", &p->c->profile.session_minutes);
+        case K_BOOL:
+                set_bool(p, name, value, (bool *)(void *)at);
                 break;
-        case KEY_DIRECTORIES:
-                set_directories(p, value);
+        case K_CHOICE:
+                set_choice(p, k, value, (int *)(void *)at);
                 break;
-        case KEY_STATE_DIR:
-                set_path(p, name, value, pc->state_dir);
-                break;
-        case KEY_INSTRUCTIONS:
-                set_count(p, name, value, 100000, 100000000, "per callback", &pc->instructions);
-                break;
-        case KEY_MEMORY_MB:
-                set_count(p, name, value, 1, 256, "MiB per plugin", &pc->memory_mb);
-                break;
-        case KEY_TIMERS:
-                set_count(p, name, value, 1, 64, "per plugin", &pc->timers);
-                break;
-        case KEY_FAILURES:
-                set_count(p, name, value, 1, 1000, "errors before a plugin is disabled",
-                          &pc->failures);
-                break;
-        case KEY_ROLLER:
-        case KEY_BODY:
-        case KEY_HR: {
-                unsigned kind = 1 + (unsigned)(k - KEY_ROLLER); /* enum rc_device_kind */
-                rc_addr a;
-
-                if (rc_addr_parse(value, strlen(value), &a) < 0) {
-                        parse_error(p,
-                                    "bad value '%s' for %s: expected a Bluetooth address "
-                                    "like AA:BB:CC:DD:EE:FF",
-                                    value, name);
-                        break;
-                }
-                memcpy(p->c->devices.addr[kind], a.b, 6);
-                p->c->devices.has[kind] = true;
-                break;
-        }
-        case KEY__COUNT:
+        case K_SPECIAL:
+                if (!strcmp(name, "conditions"))
+                        set_conditions(p, value);
+                else if (!strcmp(name, "directories"))
+                        set_directories(p, value);
+                else
+                        set_device(p, name, value);
                 break;
         }
         return 1;

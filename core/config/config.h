@@ -58,10 +58,60 @@ struct rc_devices_config {
         bool has[4];
 };
 
+#define RC_CONFIG_NAME_MAX 63
+
+/* [voice]: speech (core/outputs/voice.h). */
+enum rc_voice_output { RC_VOICE_ALSA = 0, RC_VOICE_WAV = 1, RC_VOICE_OFF = 2 };
+struct rc_voice_config {
+        int output;                               /* enum rc_voice_output; default alsa */
+        char wav_dir[RC_CONFIG_PATH_MAX];         /* for wav: one file an utterance */
+        char alsa_device[RC_CONFIG_NAME_MAX + 1]; /* aplay -D; default "default" */
+        char voice[RC_CONFIG_NAME_MAX + 1];       /* espeak-ng -v; default en-us */
+        double rate;           /* words a minute, 80..450; default 145 (calm, clear) */
+        double pitch;          /* 0..99; default 45 */
+        double volume;         /* amplitude 0..200; default 100 */
+        double repeat_seconds; /* the same key is not said again within; default 10 */
+        double stale_seconds;  /* a cue or info not begun within this is dropped; default 6 */
+        double queue;          /* messages waiting at most; default 8 */
+};
+
+/* [leds]: the patterns ok, hold, warn, stop on LEDs (core/outputs/leds.h). */
+enum rc_leds_backend { RC_LEDS_OFF = 0, RC_LEDS_SYSFS = 1, RC_LEDS_GPIOD = 2 };
+enum rc_led_slot { RC_LED_SLOT_OK, RC_LED_SLOT_HOLD, RC_LED_SLOT_WARN, RC_LED_SLOT_STOP };
+#define RC_LED_SLOTS 4
+struct rc_leds_config {
+        int backend;                                     /* enum rc_leds_backend; default off */
+        char sysfs_root[RC_CONFIG_PATH_MAX];             /* default /sys/class/leds */
+        char name[RC_LED_SLOTS][RC_CONFIG_NAME_MAX + 1]; /* sysfs LED per pattern; "" none */
+        char gpio_chip[RC_CONFIG_NAME_MAX + 1];          /* gpiod; default gpiochip0 */
+        double line[RC_LED_SLOTS];                       /* gpiod line per pattern; -1 none */
+};
+
+/* [button]: a push button on a GPIO line (core/outputs/button.h). */
+struct rc_button_config {
+        bool enabled; /* default no */
+        char gpio_chip[RC_CONFIG_NAME_MAX + 1];
+        double line;     /* -1: none */
+        bool active_low; /* pressed pulls the line low (a button to ground); default yes */
+        double debounce_ms, long_ms, double_ms; /* 30, 1500, 400 */
+};
+
+/* [session]: sessions on a hub without a screen (docs/headless.md). */
+struct rc_session_config {
+        bool auto_start;                      /* default yes */
+        char routine[RC_CONFIG_NAME_MAX + 1]; /* default lower-back-relief; "none": free */
+        double idle_minutes;                  /* default 5 */
+        double roller_grace_seconds;          /* default 20 */
+};
+
 struct rc_config {
         struct rc_profile profile;
         struct rc_plugins_config plugins;
         struct rc_devices_config devices;
+        struct rc_voice_config voice;
+        struct rc_leds_config leds;
+        struct rc_button_config button;
+        struct rc_session_config session;
 };
 
 /* Fill with the documented defaults. */
