@@ -270,6 +270,31 @@ static void test_bad_packets_lose_nothing_else(void **state) {
         free(clean);
 }
 
+/* The hub's own button acts as a roller's: a button event without a device, and a
+ * long press ends the session. */
+static void test_hub_press(void **state) {
+        struct rc_session *s = new_session();
+        const struct rc_event *ev;
+
+        (void)state;
+        rc_session_begin(s, 0, NULL, NULL);
+        rc_session_press(s, 1500, RC_PRESS_SHORT);
+        ev = find(RC_EV_BUTTON, 0);
+        assert_non_null(ev);
+        assert_null(ev->device);
+        assert_int_equal(ev->t_ms, 1500);
+        assert_false(s->ended);
+        rc_session_press(s, 4000, RC_PRESS_LONG);
+        assert_true(s->ended);
+        ev = find(RC_EV_SESSION_END, 0);
+        assert_string_equal(ev->session_end.reason, "long_press");
+        assert_int_equal(ev->t_ms, 4000);
+        rc_session_press(s, 5000, RC_PRESS_SHORT); /* after the end: nothing */
+        assert_int_equal(count(RC_EV_BUTTON), 2);
+        rc_log_set_sink(NULL, NULL);
+        free(s);
+}
+
 static void test_device_table_bound(void **state) {
         struct rc_session *s = new_session();
         char addr[RC_ADDR_STRLEN];
@@ -432,6 +457,7 @@ int main(void) {
                 cmocka_unit_test(test_roller_lifecycle),
                 cmocka_unit_test(test_long_press_ends_session),
                 cmocka_unit_test(test_bad_packets_lose_nothing_else),
+                cmocka_unit_test(test_hub_press),
                 cmocka_unit_test(test_device_table_bound),
                 cmocka_unit_test(test_body_and_placement),
                 cmocka_unit_test(test_kubios_series_4),

@@ -383,6 +383,22 @@ static void end_session(struct rc_session *s, const char *reason) {
         emit(s, &ev);
 }
 
+void rc_session_press(struct rc_session *s, int64_t t_ms, enum rc_press press) {
+        struct rc_event ev = {.type = RC_EV_BUTTON, .t_ms = t_ms};
+
+        if (s->ended)
+                return;
+        if (!s->begun)
+                rc_session_begin(s, t_ms, NULL, NULL);
+        if (t_ms > s->now_ms)
+                s->now_ms = t_ms;
+        ev.t_ms = s->now_ms;
+        ev.button.press = press;
+        emit(s, &ev);
+        if (press == RC_PRESS_LONG)
+                end_session(s, "long_press");
+}
+
 void rc_session_end(struct rc_session *s, int64_t t_ms, const char *reason) {
         if (s->ended)
                 return;

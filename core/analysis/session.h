@@ -94,6 +94,10 @@ int rc_session_feed(struct rc_session *s, const struct rc_notification *n);
  * NULL, every roller. -ENOENT if no such roller. */
 int rc_session_track(struct rc_session *s, const char *device, enum rc_track_direction dir);
 
+/* A press of the hub's own button (not a device's): a button event without a
+ * device, and a long press ends the session at once, as a roller's does. */
+void rc_session_press(struct rc_session *s, int64_t t_ms, enum rc_press press);
+
 /* End at t_ms for `reason` (a static string). Emits session_end; idempotent. */
 void rc_session_end(struct rc_session *s, int64_t t_ms, const char *reason);
 

@@ -197,7 +197,7 @@ static const struct key {
         {SECTION_BUTTON, "double_ms", K_COUNT, AT(button.double_ms), 100, 1000, "ms", NULL},
         {SECTION_SESSION, "auto", K_BOOL, AT(session.auto_start), 0, 0, NULL, NULL},
         {SECTION_SESSION, "routine", K_NAME, AT(session.routine), 0, 0, NULL, NULL},
-        {SECTION_SESSION, "idle_minutes", K_NUMBER, AT(session.idle_minutes), 1, 60, "minutes",
+        {SECTION_SESSION, "idle_minutes", K_NUMBER, AT(session.idle_minutes), 0.1, 60, "minutes",
          NULL},
         {SECTION_SESSION, "roller_grace_seconds", K_NUMBER, AT(session.roller_grace_seconds), 0,
          300, "s", NULL},

@@ -1,6 +1,7 @@
-/* rollcoach run — the hub: the BlueZ gateway feeding the session live, on one
- * libuv loop; rollcoach record — the same, also writing every notification to a
- * trace that replays to the same events. */
+/* rollcoach run — the hub: the BlueZ gateway feeding sessions live, on one libuv
+ * loop, with the coaching spoken and shown (docs/headless.md); rollcoach record —
+ * one session, also writing every notification to a trace that replays to the
+ * same events. The sessions themselves: hub_session.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,54 +18,26 @@
 #include "gateway/gateway.h"
 #include "main/coaching.h"
 #include "main/commands.h"
+#include "main/hub.h"
 #include "replay/trace.h"
 #include "util/log.h"
 
 #define DEFAULT_CONFIG "/etc/rollcoach/rollcoach.conf"
 #define STOP_TIMEOUT_MS 4000 /* BlueZ answers Disconnect after its 2 s disconnect timer */
 #define RELOAD_DEBOUNCE_MS 300
-#define MAX_RELOADS 8
 
-enum { OPT_BUS = RC_OPT__NEXT, OPT_DEVICE, OPT_NO_ACQUIRE, OPT_DURATION, OPT_RECORD };
-
-struct hub {
-        const char *command;
-        uv_loop_t *loop;
-        struct rc_config config;
-        struct rc_session_cli cli;
-        struct rc_session *session;
-        struct rc_session_outputs out;
-        struct rc_gateway *gw;
-        uint64_t t0_us;
-        bool begun, stopping, ready_sent;
-        int exit_code;
-
-        uv_signal_t sigterm, sigint;
-        uv_timer_t engine_timer, watchdog_timer, ready_timer, duration_timer, reload_timer;
-        uv_fs_event_t watch[RC_ENGINE_MAX_DIRS];
-        unsigned n_watch;
-        char reloads[MAX_RELOADS][4096];
-        unsigned n_reloads;
-
-        const char *record_path;
-        FILE *record;
-        bool record_failed;
-
-        /* the cost while streaming (benchmark) */
-        uint64_t n_notifications, n_streamed;
-        double cpu_first_us, cpu_streaming_us;
-};
+enum { OPT_BUS = RC_OPT__NEXT, OPT_DEVICE, OPT_NO_ACQUIRE, OPT_DURATION, OPT_RECORD, OPT_ONCE };
 
 static void usage(FILE *f, const char *command) {
+        bool record = strcmp(command, "record") == 0;
+
         fprintf(f,
                 "Usage: rollcoach %s%s [OPTIONS]\n\n"
                 "The hub: find the user's roller, body clip and heart-rate strap through BlueZ,\n"
-                "connect them, and coach the session live with the plugins. Runs until SIGTERM\n"
-                "or SIGINT (devices disconnected, outputs flushed, exit 0), until the session\n"
-                "ends (a long press, or the routine's end), or for --duration.%s\n\n"
+                "connect them, and coach sessions live with the plugins.%s\n\n"
                 "Options:\n"
                 "  -c, --config FILE    the configuration (default " DEFAULT_CONFIG " if it\n"
-                "                       exists): [profile], [plugins], [devices]\n"
+                "                       exists): [profile], [plugins], [devices], [session]…\n"
                 "      --device KIND=ADDRESS  use this roller, body or hr (repeatable; over\n"
                 "                       [devices]; otherwise the first of each kind found);\n"
                 "                       --device all: every one found, up to 8\n"
@@ -73,14 +46,22 @@ static void usage(FILE *f, const char *command) {
                 "      --no-acquire     never AcquireNotify: always StartNotify\n"
                 "      --duration SECONDS  stop after this long\n"
                 "%s",
-                command, strcmp(command, "record") == 0 ? " TRACE" : "",
-                strcmp(command, "record") == 0
-                        ? "\nEvery connect, disconnect, read value and notification is also\n"
-                          "written to TRACE; `rollcoach replay TRACE` gives the same events."
-                        : "",
-                strcmp(command, "run") == 0
-                        ? "      --record TRACE   also write what arrives to TRACE (as `record`)\n"
-                        : "");
+                command, record ? " TRACE" : "",
+                record ? " One session, from the first\n"
+                         "notification until SIGTERM/SIGINT, a long press or the routine's end;\n"
+                         "every connect, disconnect, read value and notification is also written\n"
+                         "to TRACE, and `rollcoach replay TRACE` gives the same events."
+                       : "\nSessions start and end by themselves ([session]): a roller taking a "
+                         "load\n"
+                         "or a short press starts one; completion, a long press, idle_minutes\n"
+                         "without rolling or the roller leaving ends it; the hub says so. Runs\n"
+                         "until SIGTERM or SIGINT (the session ended, devices disconnected,\n"
+                         "outputs flushed, exit 0) or --duration.",
+                record ? ""
+                       : "      --once           one session, from the first notification (as "
+                         "record)\n"
+                         "      --record TRACE   also write what arrives to TRACE (implies "
+                         "--once)\n");
         fputs(rc_session_options_help, f);
         fprintf(f, "\nLog lines go to standard error (journald reads their priority). Under\n"
                    "systemd it sends READY=1 once connected to BlueZ's objects, and WATCHDOG=1\n"
@@ -96,7 +77,7 @@ static uint64_t now_us(void) {
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int64_t session_ms(const struct hub *h) {
+int64_t rc_hub_now_ms(const struct rc_hub *h) {
         return (int64_t)((now_us() - h->t0_us) / 1000);
 }
 
@@ -108,6 +89,19 @@ static double cpu_us(void) {
                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+/* ---- what the hub says ---------------------------------------------------------------- */
+
+void rc_hub_say(struct rc_hub *h, const char *key, const char *text, enum rc_priority p) {
+        struct rc_action a = {.kind = RC_ACTION_SAY, .t_ms = rc_hub_now_ms(h), .plugin = "hub"};
+
+        a.say.key = key;
+        a.say.text = text;
+        a.say.priority = p;
+        rc_log_info("say [%s] %s: %s", rc_priority_name(p), key, text);
+        if (h->out.actions.f)
+                rc_jsonl_write_action(&a, &h->out.actions);
+}
+
 /* ---- shutting down ------------------------------------------------------------------ */
 
 static void close_handle(uv_handle_t *handle) {
@@ -116,7 +110,7 @@ static void close_handle(uv_handle_t *handle) {
 }
 
 static void on_gateway_stopped(void *userdata) {
-        struct hub *h = userdata;
+        struct rc_hub *h = userdata;
 
         close_handle((uv_handle_t *)&h->sigterm);
         close_handle((uv_handle_t *)&h->sigint);
@@ -127,9 +121,10 @@ static void on_gateway_stopped(void *userdata) {
         close_handle((uv_handle_t *)&h->reload_timer);
         for (unsigned i = 0; i < h->n_watch; i++)
                 close_handle((uv_handle_t *)&h->watch[i]);
+        rc_hub_sessions_close(h);
 }
 
-static void stop(struct hub *h, const char *reason) {
+void rc_hub_stop(struct rc_hub *h, const char *reason) {
         if (h->stopping)
                 return;
         h->stopping = true;
@@ -139,8 +134,7 @@ static void stop(struct hub *h, const char *reason) {
         }
         rc_log_notice("stopping: %s", reason);
         sd_notify(0, "STOPPING=1");
-        if (h->begun && !h->session->ended)
-                rc_session_end(h->session, session_ms(h), "stopped");
+        rc_hub_end_session(h, "stopped");
         if (h->gw)
                 rc_gateway_stop(h->gw, STOP_TIMEOUT_MS, on_gateway_stopped, h);
         else
@@ -148,73 +142,57 @@ static void stop(struct hub *h, const char *reason) {
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
-        stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        rc_hub_stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static void on_duration(uv_timer_t *t) {
-        stop(t->data, "--duration elapsed");
+        rc_hub_stop(t->data, "--duration elapsed");
 }
 
 /* ---- the session clock: plugin timers on real time ----------------------------------- */
 
-static void schedule_engine(struct hub *h);
-
 static void on_engine_timer(uv_timer_t *t) {
-        struct hub *h = t->data;
+        struct rc_hub *h = t->data;
 
-        rc_engine_advance(h->out.engine, session_ms(h));
-        if (h->session->ended)
-                stop(h, "the session ended");
-        else
-                schedule_engine(h);
+        if (!h->out.engine)
+                return;
+        rc_engine_advance(h->out.engine, rc_hub_now_ms(h));
+        rc_hub_settle(h); /* a timer may have ended the session (coach.stop) */
+        rc_hub_schedule_engine(h);
 }
 
-static void schedule_engine(struct hub *h) {
+void rc_hub_schedule_engine(struct rc_hub *h) {
         int64_t due;
 
-        if (!h->out.engine || h->stopping)
+        if (!h->out.engine || h->stopping) {
+                uv_timer_stop(&h->engine_timer);
                 return;
+        }
         due = rc_engine_next_due(h->out.engine);
         if (due == INT64_MAX) {
                 uv_timer_stop(&h->engine_timer);
                 return;
         }
-        due -= session_ms(h);
+        due -= rc_hub_now_ms(h);
         uv_timer_start(&h->engine_timer, on_engine_timer, due > 0 ? (uint64_t)due : 0, 0);
 }
 
 /* ---- notifications in ------------------------------------------------------------------ */
 
 static void on_notification(const struct rc_notification *n, void *userdata) {
-        struct hub *h = userdata;
-        int64_t t_ms = (int64_t)(n->t_us / 1000);
+        struct rc_hub *h = userdata;
 
-        if (h->session->ended)
-                return; /* e.g. the disconnects while stopping: not part of the session */
+        if (h->stopping)
+                return; /* e.g. the disconnects while stopping: not part of a session */
         if (h->n_notifications++ == 0)
                 h->cpu_first_us = cpu_us();
-        if (h->record && rc_trace_write(h->record, n) < 0 && !h->record_failed) {
-                h->record_failed = true;
-                rc_log_error("%s: cannot write the trace: %s", h->record_path, strerror(errno));
-        }
-        /* the session starts with its first notification, as a replay of it does */
-        if (!h->begun) {
-                h->begun = true;
-                rc_session_begin(h->session, t_ms, h->cli.routine, h->cli.step);
-        }
-        if (h->out.engine)
-                rc_engine_advance(h->out.engine, t_ms);
-        rc_session_feed(h->session, n);
-        if (h->session->ended)
-                stop(h, "the session ended");
-        else
-                schedule_engine(h);
+        rc_hub_notification(h, n);
 }
 
 /* ---- systemd ---------------------------------------------------------------------------- */
 
 static void on_ready_timer(uv_timer_t *t) {
-        struct hub *h = t->data;
+        struct rc_hub *h = t->data;
 
         if (!h->ready_sent && h->gw && rc_gateway_ready(h->gw)) {
                 h->ready_sent = true;
@@ -231,20 +209,21 @@ static void on_watchdog(uv_timer_t *t) {
 /* ---- hot reload --------------------------------------------------------------------------- */
 
 static void on_reload_timer(uv_timer_t *t) {
-        struct hub *h = t->data;
+        struct rc_hub *h = t->data;
 
-        for (unsigned i = 0; i < h->n_reloads; i++) {
+        /* between sessions there is nothing to reload: the next session loads the files */
+        for (unsigned i = 0; h->out.engine && i < h->n_reloads; i++) {
                 struct stat st;
 
                 if (stat(h->reloads[i], &st) == 0)
                         rc_engine_reload(h->out.engine, h->reloads[i]);
         }
         h->n_reloads = 0;
-        schedule_engine(h);
+        rc_hub_schedule_engine(h);
 }
 
 static void on_plugin_dir_event(uv_fs_event_t *w, const char *filename, int events, int status) {
-        struct hub *h = w->data;
+        struct rc_hub *h = w->data;
         char dir[4096], path[4096];
         size_t dir_len = sizeof(dir), n;
 
@@ -258,26 +237,33 @@ static void on_plugin_dir_event(uv_fs_event_t *w, const char *filename, int even
         for (unsigned i = 0; i < h->n_reloads; i++)
                 if (strcmp(h->reloads[i], path) == 0)
                         goto debounce;
-        if (h->n_reloads < MAX_RELOADS)
+        if (h->n_reloads < RC_HUB_MAX_RELOADS)
                 snprintf(h->reloads[h->n_reloads++], sizeof(h->reloads[0]), "%s", path);
 debounce:
         /* editors write a file in several steps: wait for them to finish */
         uv_timer_start(&h->reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
 }
 
-static void watch_plugins(struct hub *h) {
-        for (unsigned i = 0; h->out.engine && i < rc_engine_dir_count(h->out.engine); i++) {
-                const char *dir = rc_engine_dir(h->out.engine, i);
+static void watch_plugins(struct rc_hub *h) {
+        const char *dirs[RC_ENGINE_MAX_DIRS];
+        static char user_dir[4096];
+        unsigned n;
+
+        if (h->cli.no_plugins)
+                return;
+        n = rc_plugin_dirs(&h->cli, &h->config, dirs, user_dir, sizeof(user_dir));
+        for (unsigned i = 0; i < n; i++) {
                 uv_fs_event_t *w = &h->watch[h->n_watch];
                 struct stat st;
 
-                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                if (stat(dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
                         continue; /* a default directory nobody made */
                 uv_fs_event_init(h->loop, w);
                 w->data = h;
                 h->n_watch++; /* closed with the others, started or not */
-                if (uv_fs_event_start(w, on_plugin_dir_event, dir, 0) < 0)
-                        rc_log_warning("%s: cannot watch it: plugins there will not reload", dir);
+                if (uv_fs_event_start(w, on_plugin_dir_event, dirs[i], 0) < 0)
+                        rc_log_warning("%s: cannot watch it: plugins there will not reload",
+                                       dirs[i]);
         }
 }
 
@@ -294,7 +280,7 @@ static int parse_device(struct rc_gateway_opts *go, const char *arg) {
         }
         for (unsigned k = RC_KIND_ROLLER; eq && k <= RC_KIND_HR; k++)
                 if (strlen(kinds[k]) == (size_t)(eq - arg) &&
-                    strncmp(arg, kinds[k], eq - arg) == 0 &&
+                    strncmp(arg, kinds[k], (size_t)(eq - arg)) == 0 &&
                     rc_addr_parse(eq + 1, strlen(eq + 1), &go->want[k]) == 0) {
                         go->has_want[k] = true;
                         return 0;
@@ -305,7 +291,7 @@ static int parse_device(struct rc_gateway_opts *go, const char *arg) {
 /* The hub's own cost (for the gateway benchmark): CPU per notification while
  * streaming (from the first notification to the stop: start-up and shutdown left
  * out), the whole run's CPU, and peak RSS. */
-static void report_usage(const struct hub *h) {
+static void report_usage(const struct rc_hub *h) {
         uint64_t n = h->n_streamed;
         struct rusage ru;
 
@@ -317,6 +303,21 @@ static void report_usage(const struct hub *h) {
                 n ? h->cpu_streaming_us / (double)n : 0.0, cpu_us(), ru.ru_maxrss);
 }
 
+static void report(const struct rc_hub *h) {
+        struct rc_gateway_stats gs;
+
+        rc_gateway_stats(h->gw, &gs);
+        fprintf(stderr,
+                "hub: %u sessions; bluez: %llu connections, %llu failed attempts, %llu "
+                "disconnects, %llu bluetoothd restarts; notifications: %llu by fd, %llu by "
+                "signal; %llu malformed replies\n",
+                h->sessions, (unsigned long long)gs.connects,
+                (unsigned long long)gs.connect_failures, (unsigned long long)gs.disconnects,
+                (unsigned long long)gs.bluez_restarts, (unsigned long long)gs.via_fd,
+                (unsigned long long)gs.via_signal, (unsigned long long)gs.malformed);
+        report_usage(h);
+}
+
 static int hub_main(int argc, char **argv, const char *command) {
         static const struct option options[] = {
                 RC_SESSION_OPTIONS,
@@ -326,22 +327,29 @@ static int hub_main(int argc, char **argv, const char *command) {
                 {"no-acquire", no_argument, NULL, OPT_NO_ACQUIRE},
                 {"duration", required_argument, NULL, OPT_DURATION},
                 {"record", required_argument, NULL, OPT_RECORD},
+                {"once", no_argument, NULL, OPT_ONCE},
                 {0},
         };
-        struct hub h = {.command = command, .loop = uv_default_loop()};
+        struct rc_hub *h = calloc(1, sizeof(*h));
         struct rc_gateway_opts go = {0}, cli_devices = {0};
         const char *config_path = NULL;
         struct stat st;
         double duration = 0;
         uint64_t watchdog_us;
-        int c, r, ret;
+        int c, r, ret = RC_EXIT_USAGE;
+        bool record = strcmp(command, "record") == 0;
 
-        rc_session_cli_init(&h.cli);
+        if (!h)
+                return RC_EXIT_FAILURE;
+        h->command = command;
+        h->loop = uv_default_loop();
+        h->once = record;
+        rc_session_cli_init(&h->cli);
         optind = 1;
         while ((c = getopt_long(argc, argv, RC_SESSION_SHORT "c:", options, NULL)) != -1) {
-                r = rc_session_cli_option(&h.cli, c, optarg, command);
+                r = rc_session_cli_option(&h->cli, c, optarg, command);
                 if (r < 0)
-                        return RC_EXIT_USAGE;
+                        goto out_usage;
                 if (r > 0)
                         continue;
                 switch (c) {
@@ -354,10 +362,10 @@ static int hub_main(int argc, char **argv, const char *command) {
                 case OPT_DEVICE:
                         if (parse_device(&cli_devices, optarg) < 0) {
                                 fprintf(stderr,
-                                        "rollcoach %s: --device wants roller=, body= or "
+                                        "rollcoach %s: --device wants all, or roller=, body= or "
                                         "hr= and an address, got '%s'\n",
                                         command, optarg);
-                                return RC_EXIT_USAGE;
+                                goto out_usage;
                         }
                         break;
                 case OPT_NO_ACQUIRE:
@@ -370,55 +378,55 @@ static int hub_main(int argc, char **argv, const char *command) {
                         if (*end || !(duration > 0 && duration < 1e7)) {
                                 fprintf(stderr, "rollcoach %s: --duration wants seconds\n",
                                         command);
-                                return RC_EXIT_USAGE;
+                                goto out_usage;
                         }
                         break;
                 }
                 case OPT_RECORD:
-                        if (strcmp(command, "run") != 0)
+                case OPT_ONCE:
+                        if (record)
                                 goto bad;
-                        h.record_path = optarg;
+                        h->once = true;
+                        if (c == OPT_RECORD)
+                                h->record_path = optarg;
                         break;
                 case 'h':
                         usage(stdout, command);
-                        return RC_EXIT_OK;
+                        ret = RC_EXIT_OK;
+                        goto out_usage;
                 default:
                 bad:
                         usage(stderr, command);
-                        return RC_EXIT_USAGE;
+                        goto out_usage;
                 }
         }
-        if (strcmp(command, "record") == 0) {
+        if (record) {
                 if (optind != argc - 1) {
                         fprintf(stderr, "rollcoach record: expected one TRACE argument\n\n");
                         usage(stderr, command);
-                        return RC_EXIT_USAGE;
+                        goto out_usage;
                 }
-                h.record_path = argv[optind++];
+                h->record_path = argv[optind++];
         }
         if (optind != argc) {
                 usage(stderr, command);
-                return RC_EXIT_USAGE;
+                goto out_usage;
         }
-        if (rc_session_cli_check(&h.cli, command) < 0)
-                return RC_EXIT_USAGE;
+        if (rc_session_cli_check(&h->cli, command) < 0)
+                goto out_usage;
         if (!config_path && stat(DEFAULT_CONFIG, &st) == 0)
                 config_path = DEFAULT_CONFIG;
-        ret = rc_load_config(&h.config, config_path);
+        ret = rc_load_config(&h->config, config_path);
         if (ret != RC_EXIT_OK)
-                return ret;
+                goto out_usage;
 
-        h.session = malloc(sizeof(*h.session));
-        if (!h.session)
-                return RC_EXIT_FAILURE;
-        rc_session_init(h.session);
-        ret = rc_session_outputs_open(&h.out, &h.cli, &h.config, h.session, false, true);
+        ret = rc_outputs_open(&h->out, &h->cli, false, true);
         if (ret != RC_EXIT_OK)
                 goto out;
-        if (h.record_path) {
-                h.record = fopen(h.record_path, "w");
-                if (!h.record || rc_trace_write_header(h.record) < 0) {
-                        rc_log_error("%s: %s", h.record_path, strerror(errno));
+        if (h->record_path) {
+                h->record = fopen(h->record_path, "w");
+                if (!h->record || rc_trace_write_header(h->record) < 0) {
+                        rc_log_error("%s: %s", h->record_path, strerror(errno));
                         ret = RC_EXIT_FAILURE;
                         goto out;
                 }
@@ -430,70 +438,62 @@ static int hub_main(int argc, char **argv, const char *command) {
                 if (cli_devices.has_want[k]) {
                         go.want[k] = cli_devices.want[k];
                         go.has_want[k] = true;
-                } else if (h.config.devices.has[k]) {
-                        memcpy(go.want[k].b, h.config.devices.addr[k], 6);
+                } else if (h->config.devices.has[k]) {
+                        memcpy(go.want[k].b, h->config.devices.addr[k], 6);
                         go.has_want[k] = true;
                 }
         }
-        h.t0_us = now_us();
-        go.loop = h.loop;
+        h->t0_us = now_us();
+        uv_timer_init(h->loop, &h->engine_timer);
+        h->engine_timer.data = h;
+        rc_hub_sessions_init(h);
+        go.loop = h->loop;
         go.notify = on_notification;
-        go.userdata = &h;
-        go.t0_us = h.t0_us;
-        if (rc_gateway_start(&go, &h.gw) < 0) {
+        go.userdata = h;
+        go.t0_us = h->t0_us;
+        if (rc_gateway_start(&go, &h->gw) < 0) {
                 ret = RC_EXIT_FAILURE;
+                rc_hub_sessions_close(h);
+                uv_close((uv_handle_t *)&h->engine_timer, NULL);
+                uv_run(h->loop, UV_RUN_DEFAULT);
                 goto out;
         }
 
-        uv_signal_init(h.loop, &h.sigterm);
-        uv_signal_init(h.loop, &h.sigint);
-        h.sigterm.data = h.sigint.data = &h;
-        uv_signal_start(&h.sigterm, on_signal, SIGTERM);
-        uv_signal_start(&h.sigint, on_signal, SIGINT);
-        uv_timer_init(h.loop, &h.engine_timer);
-        uv_timer_init(h.loop, &h.watchdog_timer);
-        uv_timer_init(h.loop, &h.ready_timer);
-        uv_timer_init(h.loop, &h.duration_timer);
-        uv_timer_init(h.loop, &h.reload_timer);
-        h.engine_timer.data = h.watchdog_timer.data = h.ready_timer.data = &h;
-        h.duration_timer.data = h.reload_timer.data = &h;
-        uv_timer_start(&h.ready_timer, on_ready_timer, 50, 50);
+        uv_signal_init(h->loop, &h->sigterm);
+        uv_signal_init(h->loop, &h->sigint);
+        h->sigterm.data = h->sigint.data = h;
+        uv_signal_start(&h->sigterm, on_signal, SIGTERM);
+        uv_signal_start(&h->sigint, on_signal, SIGINT);
+        uv_timer_init(h->loop, &h->watchdog_timer);
+        uv_timer_init(h->loop, &h->ready_timer);
+        uv_timer_init(h->loop, &h->duration_timer);
+        uv_timer_init(h->loop, &h->reload_timer);
+        h->watchdog_timer.data = h->ready_timer.data = h;
+        h->duration_timer.data = h->reload_timer.data = h;
+        uv_timer_start(&h->ready_timer, on_ready_timer, 50, 50);
         if (sd_watchdog_enabled(0, &watchdog_us) > 0)
-                uv_timer_start(&h.watchdog_timer, on_watchdog, watchdog_us / 2000,
+                uv_timer_start(&h->watchdog_timer, on_watchdog, watchdog_us / 2000,
                                watchdog_us / 2000);
         if (duration > 0)
-                uv_timer_start(&h.duration_timer, on_duration, (uint64_t)(duration * 1000), 0);
-        watch_plugins(&h);
-        rc_log_notice("%s: started (%s)", command, h.cli.routine ? h.cli.routine : "free session");
+                uv_timer_start(&h->duration_timer, on_duration, (uint64_t)(duration * 1000), 0);
+        watch_plugins(h);
+        rc_log_notice("%s: started (%s; %s)", command, h->routine ? h->routine : "free sessions",
+                      h->once ? "one session" : "sessions start by themselves");
 
-        uv_run(h.loop, UV_RUN_DEFAULT);
+        uv_run(h->loop, UV_RUN_DEFAULT);
         ret = RC_EXIT_OK;
-
-        if (!h.cli.quiet) {
-                struct rc_gateway_stats gs;
-
-                rc_gateway_stats(h.gw, &gs);
-                rc_session_report(h.session, stderr);
-                rc_session_outputs_report(&h.out);
-                fprintf(stderr,
-                        "bluez: %llu connections, %llu failed attempts, %llu disconnects, %llu "
-                        "bluetoothd restarts; notifications: %llu by fd, %llu by signal; %llu "
-                        "malformed replies\n",
-                        (unsigned long long)gs.connects, (unsigned long long)gs.connect_failures,
-                        (unsigned long long)gs.disconnects, (unsigned long long)gs.bluez_restarts,
-                        (unsigned long long)gs.via_fd, (unsigned long long)gs.via_signal,
-                        (unsigned long long)gs.malformed);
-                report_usage(&h);
-        }
+        if (!h->cli.quiet)
+                report(h);
 out:
-        rc_gateway_free(h.gw);
-        if (h.record && (fclose(h.record) != 0 || h.record_failed) && ret == RC_EXIT_OK) {
-                rc_log_error("%s: the trace is incomplete", h.record_path);
+        rc_gateway_free(h->gw);
+        if (h->record && (fclose(h->record) != 0 || h->record_failed) && ret == RC_EXIT_OK) {
+                rc_log_error("%s: the trace is incomplete", h->record_path);
                 ret = RC_EXIT_FAILURE;
         }
-        ret = rc_session_outputs_close(&h.out, &h.cli, ret);
-        free(h.session);
-        uv_loop_close(h.loop);
+        ret = rc_session_outputs_close(&h->out, &h->cli, ret);
+        uv_loop_close(h->loop);
+out_usage:
+        free(h);
         return ret;
 }
 

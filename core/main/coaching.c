@@ -132,6 +132,15 @@ static void plugin_dirs(struct rc_engine_opts *o, const struct rc_session_cli *c
         o->dirs[o->n_dirs++] = user_dir;
 }
 
+unsigned rc_plugin_dirs(const struct rc_session_cli *cli, const struct rc_config *config,
+                        const char *dirs[RC_ENGINE_MAX_DIRS], char *user_dir, size_t len) {
+        struct rc_engine_opts o = {0};
+
+        plugin_dirs(&o, cli, &config->plugins, user_dir, len);
+        memcpy(dirs, o.dirs, sizeof(o.dirs));
+        return o.n_dirs;
+}
+
 static FILE *open_output(const char *path, bool line_buffered) {
         FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
 
@@ -140,11 +149,8 @@ static FILE *open_output(const char *path, bool line_buffered) {
         return f;
 }
 
-int rc_session_outputs_open(struct rc_session_outputs *o, const struct rc_session_cli *cli,
-                            const struct rc_config *config, struct rc_session *s,
-                            bool events_default_stdout, bool line_buffered) {
-        const struct rc_plugins_config *pc = &config->plugins;
-        struct rc_engine_opts eo = {.wall_start_s = cli->wall_start_s};
+int rc_outputs_open(struct rc_session_outputs *o, const struct rc_session_cli *cli,
+                    bool events_default_stdout, bool line_buffered) {
         const char *events = cli->events_path;
 
         if (!events && !cli->actions_path && events_default_stdout)
@@ -157,11 +163,19 @@ int rc_session_outputs_open(struct rc_session_outputs *o, const struct rc_sessio
                 rc_log_error("%s: %s", cli->actions_path, strerror(errno));
                 return RC_EXIT_FAILURE;
         }
+        return RC_EXIT_OK;
+}
+
+int rc_outputs_engine(struct rc_session_outputs *o, const struct rc_session_cli *cli,
+                      const struct rc_config *config, struct rc_session *s, const char *routine,
+                      const char *step) {
+        const struct rc_plugins_config *pc = &config->plugins;
+        struct rc_engine_opts eo = {.wall_start_s = cli->wall_start_s};
+
         if (o->events.f)
                 rc_session_subscribe(s, rc_jsonl_write_event, &o->events);
         if (cli->no_plugins)
                 return RC_EXIT_OK;
-
         plugin_dirs(&eo, cli, pc, o->user_dir, sizeof(o->user_dir));
         eo.state_dir = cli->state_dir ? cli->state_dir : pc->state_dir[0] ? pc->state_dir : NULL;
         eo.instructions = (uint64_t)pc->instructions;
@@ -175,9 +189,17 @@ int rc_session_outputs_open(struct rc_session_outputs *o, const struct rc_sessio
         }
         if (o->actions.f)
                 rc_engine_add_sink(o->engine, rc_jsonl_write_action, &o->actions);
-        if (rc_engine_attach(o->engine, s, cli->routine, cli->step) < 0)
+        if (rc_engine_attach(o->engine, s, routine, step) < 0)
                 return RC_EXIT_USAGE; /* an unknown routine or step, reported */
         return RC_EXIT_OK;
+}
+
+int rc_session_outputs_open(struct rc_session_outputs *o, const struct rc_session_cli *cli,
+                            const struct rc_config *config, struct rc_session *s,
+                            bool events_default_stdout, bool line_buffered) {
+        int r = rc_outputs_open(o, cli, events_default_stdout, line_buffered);
+
+        return r != RC_EXIT_OK ? r : rc_outputs_engine(o, cli, config, s, cli->routine, cli->step);
 }
 
 /* Flush and close an output (standard output is only flushed). */

@@ -70,6 +70,21 @@ int rc_session_outputs_open(struct rc_session_outputs *o, const struct rc_sessio
                             const struct rc_config *config, struct rc_session *s,
                             bool events_default_stdout, bool line_buffered);
 
+/* The two halves of rc_session_outputs_open, for a hub that runs many sessions:
+ * the writers, opened once; and, per session, the events writer subscribed to `s`
+ * and a new engine (into o->engine, which must be NULL) attached to it with this
+ * routine and step. */
+int rc_outputs_open(struct rc_session_outputs *o, const struct rc_session_cli *cli,
+                    bool events_default_stdout, bool line_buffered);
+int rc_outputs_engine(struct rc_session_outputs *o, const struct rc_session_cli *cli,
+                      const struct rc_config *config, struct rc_session *s, const char *routine,
+                      const char *step);
+
+/* The plugin directories a session would load from (the command line's, the
+ * configuration's, or the defaults; user_dir holds the user's). Their number. */
+unsigned rc_plugin_dirs(const struct rc_session_cli *cli, const struct rc_config *config,
+                        const char *dirs[RC_ENGINE_MAX_DIRS], char *user_dir, size_t len);
+
 /* Close everything; returns RC_EXIT_FAILURE if an output failed, else `ret`. */
 int rc_session_outputs_close(struct rc_session_outputs *o, const struct rc_session_cli *cli,
                              int ret);

@@ -1,0 +1,105 @@
+/* rollcoach — internal to the program: the hub (`rollcoach run` / `record`).
+ * cmd_run.c owns the loop, the command line, signals, systemd and plugin reloads;
+ * hub_session.c owns the sessions (docs/headless.md): the standby analysis
+ * between them, starting, ending and what the hub says about it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "analysis/session.h"
+#include "config/config.h"
+#include "gateway/gateway.h"
+#include "main/coaching.h"
+
+#define RC_HUB_MAX_RELOADS 8
+#define RC_HUB_CACHE_DEVICES 8
+#define RC_HUB_CACHE_READS 7
+#define RC_HUB_CACHE_VALUE 64
+#define RC_HUB_REARM_MS 10000 /* off the roller this long before a load starts a session */
+
+/* What a device said when it connected, to tell each new session. */
+struct rc_hub_device {
+        bool used, connected;
+        rc_addr addr;
+        struct {
+                bool has;
+                rc_uuid uuid;
+                size_t len;
+                uint8_t data[RC_HUB_CACHE_VALUE];
+        } reads[RC_HUB_CACHE_READS];
+};
+
+struct rc_voice;
+struct rc_leds;
+struct rc_button;
+
+struct rc_hub {
+        const char *command;
+        uv_loop_t *loop;
+        struct rc_config config;
+        struct rc_session_cli cli;
+        struct rc_gateway *gw;
+        uint64_t t0_us;
+        bool stopping, ready_sent;
+
+        /* sessions */
+        bool once;                     /* one session from the first notification (record) */
+        const char *routine;           /* NULL: free */
+        struct rc_session *session;    /* the coaching session, NULL between sessions */
+        struct rc_session *standby;    /* analysis alone, between sessions (auto) */
+        struct rc_session_outputs out; /* writers for the hub's life; engine per session */
+        bool start_pending, finish_pending;
+        const char *start_reason;
+        bool armed;               /* a load may start a session */
+        bool replaying;           /* telling a new session what the devices said */
+        int64_t last_loaded_ms;   /* standby: the roller last seen loaded */
+        int64_t last_activity_ms; /* session: rolling, holding, pressing */
+        unsigned sessions;
+        struct rc_hub_device devices[RC_HUB_CACHE_DEVICES];
+
+        /* feedback */
+        struct rc_voice *voice;
+        struct rc_leds *leds;
+        struct rc_button *button;
+
+        uv_signal_t sigterm, sigint;
+        uv_timer_t engine_timer, watchdog_timer, ready_timer, duration_timer, reload_timer;
+        uv_timer_t idle_timer, grace_timer;
+        uv_fs_event_t watch[RC_ENGINE_MAX_DIRS];
+        unsigned n_watch;
+        char reloads[RC_HUB_MAX_RELOADS][4096];
+        unsigned n_reloads;
+
+        const char *record_path;
+        FILE *record;
+        bool record_failed;
+
+        /* the cost while streaming (benchmark) */
+        uint64_t n_notifications, n_streamed;
+        double cpu_first_us, cpu_streaming_us;
+};
+
+/* ms since the hub started (the session clock of every session it runs) */
+int64_t rc_hub_now_ms(const struct rc_hub *h);
+
+/* hub_session.c */
+void rc_hub_sessions_init(struct rc_hub *h);
+/* Every notification from the gateway. */
+void rc_hub_notification(struct rc_hub *h, const struct rc_notification *n);
+/* A press of the hub's own button. */
+void rc_hub_press(struct rc_hub *h, enum rc_press press);
+/* End the session (if any) for `reason`, e.g. "stopped". */
+void rc_hub_end_session(struct rc_hub *h, const char *reason);
+/* Run what the last callback asked for (start or finish a session). */
+void rc_hub_settle(struct rc_hub *h);
+void rc_hub_sessions_close(struct rc_hub *h);
+
+/* cmd_run.c */
+void rc_hub_schedule_engine(struct rc_hub *h);
+void rc_hub_stop(struct rc_hub *h, const char *reason);
+/* Something the hub itself says (a say action: plugin "hub"). */
+void rc_hub_say(struct rc_hub *h, const char *key, const char *text, enum rc_priority p);
