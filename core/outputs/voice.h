@@ -3,19 +3,24 @@
  * Each utterance is synthesised by an `espeak-ng --stdout` child (uv_spawn) whose
  * WAV stream is read from a pipe on the loop and written on — to an `aplay` child
  * (output alsa), to a WAV file per utterance (output wav), or nowhere (off:
- * logged only). One utterance is spoken at a time.
+ * logged only). One utterance is spoken at a time. Output wav is written at the
+ * pace of playback, so the queue behaves as it does with a sound card and a cut
+ * file holds what was heard.
  *
  * The queue follows docs/spec/coaching.md:
  * - priorities, highest first: safety, warning, cue, info. A `safety` message cuts
  *   off whatever is being said (the children are killed) and goes first; a higher
  *   priority is spoken before lower ones waiting (FIFO within a priority);
- * - the same key is not said again within `repeat_seconds` (of its last start);
+ * - the same key is not said again within `repeat_seconds` (of its last start),
+ *   nor queued while it is already waiting;
  * - a stale message — a cue or info whose moment has passed, i.e. not begun within
  *   `stale_seconds` of its say — is dropped rather than spoken late (safety and
  *   warnings are never stale);
  * - the queue never holds more than `queue` messages: when full, the lowest-priority
  *   oldest waiting message is dropped (a message of lower priority than everything
  *   waiting is refused instead); safety messages are never dropped for room.
+ * Messages said in the same turn of the loop are taken in priority order (the
+ * queue runs once the callbacks that said them are done).
  * Every utterance and every decision is logged, and appended to an optional
  * timeline (JSON Lines) for tests and figures.
  *
@@ -42,7 +47,10 @@ struct rc_voice_opts {
         /* every queue decision and playback event as one JSON object a line, e.g.
          * {"t_ms":1200,"event":"start","key":"cue.step","priority":"cue"}; events:
          * queued, start, first_sample, done, cut, dropped_stale, dropped_full,
-         * refused_full, repeat (not said again), failed. NULL: none */
+         * refused_full, repeat (not said again), failed. Each also has "id" (the
+         * say's number) and: queued "waiting" (count); start "file" (wav);
+         * first_sample "latency_ms"; done and cut "audio_ms"; cut "by" (the key
+         * that cut it, or "close"); failed "reason" and maybe "error". NULL: none */
         FILE *timeline;
         /* the clock for t_ms in the timeline and the decisions: ms; NULL: the loop's */
         int64_t (*now_ms)(void *userdata);
@@ -51,7 +59,8 @@ struct rc_voice_opts {
 
 /* Start the voice (nothing is spawned until the first say). 0, -ENOMEM, or
  * -EINVAL for options it cannot use (e.g. output wav without a writable wav_dir:
- * reported). */
+ * reported). Sets SIGPIPE to ignored if it is at its default: an aplay that dies
+ * must fail a write (EPIPE), not end the hub. */
 int rc_voice_new(const struct rc_voice_opts *opts, struct rc_voice **ret);
 
 /* Say `text` (copied) under `key` with `priority`. Never blocks. */
