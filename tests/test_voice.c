@@ -586,7 +586,7 @@ static void test_preemption(void **state) {
 }
 
 /* Messages waiting come out safety, warning, cue, info; first come first within a
- * priority. A safety message cuts the one being said. */
+ * priority. The first message that outranks the one being said cuts it. */
 static void test_priority_order(void **state) {
         struct fx f;
         struct tl tl;
@@ -609,13 +609,47 @@ static void test_priority_order(void **state) {
         run_until_idle(&f, 60000);
         fx_close(&f);
         tl_read(&f, &tl);
-        /* info.first was being said when safety.s came: cut; then by priority, and
-         * by order of saying within one */
-        assert_string_equal(tl_str(&tl, tl_must(&tl, "cut", "info.first"), "by"), "safety.s");
+        /* info.first was being said when cue.b, of a higher priority, came: cut;
+         * then by priority, and by order of saying within one */
+        assert_string_equal(tl_str(&tl, tl_must(&tl, "cut", "info.first"), "by"), "cue.b");
         tl_keys(&tl, "start", order, sizeof(order));
         assert_string_equal(order, "info.first safety.s warn.c warn.f cue.b cue.e info.a info.g");
         tl_keys(&tl, "done", order, sizeof(order));
         assert_string_equal(order, "safety.s warn.c warn.f cue.b cue.e info.a info.g");
+        tl_free(&tl);
+        fx_cleanup(&f);
+}
+
+/* The ladder of interruptions (spec/coaching.md): a long cue is not cut by an info
+ * or another cue, a warning cuts it; a cue said during the warning waits for it. */
+static void test_interrupt_ladder(void **state) {
+        struct fx f;
+        struct tl tl;
+        char order[256];
+
+        (void)state;
+        fx_init(&f);
+        f.cfg.rate = 400;
+        f.cfg.stale_seconds = 60;
+        fx_start(&f, NULL, NULL);
+        rc_voice_say(f.v, "cue.long", T_HIP_LIFT, RC_PRIORITY_CUE);
+        run_for(&f, 150); /* being said */
+        rc_voice_say(f.v, "info.i", "India.", RC_PRIORITY_INFO);
+        run_for(&f, 100);
+        rc_voice_say(f.v, "cue.c", "Charlie.", RC_PRIORITY_CUE);
+        run_for(&f, 100);
+        rc_voice_say(f.v, "warn.w", "Slow down, you are rolling far too fast.",
+                     RC_PRIORITY_WARNING);
+        run_for(&f, 150); /* warn.w being said */
+        rc_voice_say(f.v, "cue.d", "Delta.", RC_PRIORITY_CUE);
+        run_until_idle(&f, 60000);
+        fx_close(&f);
+        tl_read(&f, &tl);
+        assert_int_equal(tl_count(&tl, "cut", NULL), 1);
+        assert_string_equal(tl_str(&tl, tl_must(&tl, "cut", "cue.long"), "by"), "warn.w");
+        assert_int_equal(tl_count(&tl, "done", "warn.w"), 1);
+        tl_keys(&tl, "start", order, sizeof(order));
+        assert_string_equal(order, "cue.long warn.w cue.c cue.d info.i");
         tl_free(&tl);
         fx_cleanup(&f);
 }
@@ -744,7 +778,8 @@ static void test_queue_bound(void **state) {
         f.cfg.queue = 3;
         f.cfg.stale_seconds = 60;
         fx_start(&f, NULL, NULL);
-        rc_voice_say(f.v, "info.long", T_HIP_LIFT, RC_PRIORITY_INFO);
+        /* a safety message being said: only another safety message cuts it */
+        rc_voice_say(f.v, "safety.long", T_HIP_LIFT, RC_PRIORITY_SAFETY);
         run_for(&f, 150); /* being said; nothing waits */
         /* waiting after each say (oldest first), worked out from the rules: */
         rc_voice_say(f.v, "cue.c1", "One.", RC_PRIORITY_CUE);          /* c1 */
@@ -768,8 +803,8 @@ static void test_queue_bound(void **state) {
         tl_keys(&tl, "refused_full", keys, sizeof(keys));
         assert_string_equal(keys, "info.i4 cue.c3");
         tl_keys(&tl, "start", keys, sizeof(keys));
-        assert_string_equal(keys, "info.long safety.s1 safety.s2 safety.s3 safety.s4");
-        assert_string_equal(tl_str(&tl, tl_must(&tl, "cut", "info.long"), "by"), "safety.s1");
+        assert_string_equal(keys, "safety.long safety.s1 safety.s2 safety.s3 safety.s4");
+        assert_string_equal(tl_str(&tl, tl_must(&tl, "cut", "safety.long"), "by"), "safety.s1");
         assert_int_equal(tl_num(&tl, tl_must(&tl, "queued", "safety.s4"), "waiting"), 4);
         assert_int_equal(st.dropped_full, 6);
         assert_int_equal(st.refused_full, 2);
@@ -1216,6 +1251,7 @@ int main(void) {
                 cmocka_unit_test(test_real_audio),
                 cmocka_unit_test(test_preemption),
                 cmocka_unit_test(test_priority_order),
+                cmocka_unit_test(test_interrupt_ladder),
                 cmocka_unit_test(test_same_turn),
                 cmocka_unit_test(test_repeat),
                 cmocka_unit_test(test_stale),

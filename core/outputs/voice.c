@@ -1156,7 +1156,10 @@ void rc_voice_say(struct rc_voice *v, const char *key, const char *text,
                         cJSON_AddNumberToObject(o, "waiting", v->n_waiting);
                 ev_emit(v, o);
         }
-        if (priority == RC_PRIORITY_SAFETY && v->current) {
+        /* docs/spec/coaching.md: a higher priority interrupts a lower one being
+         * spoken; a safety message cuts whatever is being said (the newest danger is
+         * the one that matters) */
+        if (v->current && (priority == RC_PRIORITY_SAFETY || priority > v->current->m->priority)) {
                 struct utt *u = v->current;
 
                 end(u, END_CUT, m->key);

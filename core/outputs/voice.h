@@ -8,9 +8,10 @@
  * file holds what was heard.
  *
  * The queue follows docs/spec/coaching.md:
- * - priorities, highest first: safety, warning, cue, info. A `safety` message cuts
- *   off whatever is being said (the children are killed) and goes first; a higher
- *   priority is spoken before lower ones waiting (FIFO within a priority);
+ * - priorities, highest first: safety, warning, cue, info. A message cuts off one
+ *   of lower priority being said (the children are killed), and a `safety` message
+ *   whatever is being said; waiting messages are said highest priority first
+ *   (FIFO within a priority);
  * - the same key is not said again within `repeat_seconds` (of its last start),
  *   nor queued while it is already waiting;
  * - a stale message — a cue or info whose moment has passed, i.e. not begun within
