@@ -18,18 +18,23 @@
 #include "config/config.h"
 #include "decode/gatt.h"
 
-struct rc_button;
+/* The hub's button (struct rc_button is the roller's button notification, decode/gatt.h). */
+struct rc_gpio_button;
 
 typedef void (*rc_button_fn)(enum rc_press press, void *userdata);
 
 /* Start on the configured chip and line. 0, or a negative errno (reported). */
 int rc_button_new(uv_loop_t *loop, const struct rc_button_config *config, rc_button_fn fn,
-                  void *userdata, struct rc_button **ret);
+                  void *userdata, struct rc_gpio_button **ret);
 
-void rc_button_close(struct rc_button *b, void (*closed)(void *userdata), void *userdata);
-void rc_button_free(struct rc_button *b);
+/* Stop; the line is released once the handles are closed, then `closed` runs on
+ * the loop (then rc_button_free). May be called from the press callback. */
+void rc_button_close(struct rc_gpio_button *b, void (*closed)(void *userdata), void *userdata);
+void rc_button_free(struct rc_gpio_button *b);
 
 struct rc_button_stats {
-        uint64_t edges, bounces, shorts, longs, doubles;
+        uint64_t edges;   /* read from the line */
+        uint64_t bounces; /* ignored: within debounce_ms, or not changing the level */
+        uint64_t shorts, longs, doubles;
 };
-void rc_button_stats(const struct rc_button *b, struct rc_button_stats *ret);
+void rc_button_stats(const struct rc_gpio_button *b, struct rc_button_stats *ret);

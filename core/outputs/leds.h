@@ -42,7 +42,8 @@ void rc_leds_close(struct rc_leds *l, void (*closed)(void *userdata), void *user
 void rc_leds_free(struct rc_leds *l);
 
 struct rc_leds_stats {
-        uint64_t changes, write_errors;
+        uint64_t changes;      /* patterns shown that differed from the one before */
+        uint64_t write_errors; /* LED changes that failed (a missing LED counts each) */
         enum rc_led_pattern current;
 };
 void rc_leds_stats(const struct rc_leds *l, struct rc_leds_stats *ret);
