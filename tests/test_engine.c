@@ -631,12 +631,16 @@ static void test_say_dedupe_and_priority(void **state) {
                      "coach.on('session_start', function()\n"
                      "  coach.say('cue.a', 'x'); coach.say('other.b', 'y', {priority = 'safety'})\n"
                      "  coach.say('safety.c', 'z')\n"
+                     "  coach.say('cue.u', 'one'); coach.say('cue.u', 'two')\n"
+                     "  coach.say('cue.u', 'two')\n"
                      "end)\n");
         assert_int_equal(run_session(&(struct options){0}, true), 0);
         remove_dir();
         /* motion for ~15 s of the 20 s session, at 10 Hz: said once per 8 s window */
         assert_in_range(count_said("warn.test"), 2, 3);
         assert_true(run.stats.suppressed_says > 100);
+        /* a new text under a key is an update, said; the same text again is not */
+        assert_int_equal(count_said("cue.u"), 2);
         assert_int_equal(run.actions[said("cue.a")].say.priority, RC_PRIORITY_CUE);
         assert_int_equal(run.actions[said("other.b")].say.priority, RC_PRIORITY_SAFETY);
         assert_int_equal(run.actions[said("safety.c")].say.priority, RC_PRIORITY_SAFETY);

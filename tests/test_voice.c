@@ -718,8 +718,55 @@ static void test_repeat(void **state) {
         fx_cleanup(&f);
 }
 
-/* With a busy voice, a cue or info waiting longer than stale_seconds is dropped;
- * a warning or safety message waiting as long is still said. */
+/* A new text under a key is an update, not a repeat: the next step's cue replaces
+ * the step cue still waiting, and cuts the one being said once it has spoken for a
+ * second; the same text again is a repeat. */
+static void test_update(void **state) {
+        struct fx f;
+        struct tl tl;
+        char order[256];
+        struct rc_voice_stats st;
+
+        (void)state;
+        fx_init(&f);
+        f.cfg.rate = 400;
+        f.cfg.stale_seconds = 60;
+        fx_start(&f, NULL, NULL);
+        /* waiting behind a safety message: step two replaces step one */
+        rc_voice_say(f.v, "safety.s", "Stop. Roll back up to your shoulder blades.",
+                     RC_PRIORITY_SAFETY);
+        rc_voice_say(f.v, "cue.step", "Step one.", RC_PRIORITY_CUE);
+        run_for(&f, 100);
+        rc_voice_say(f.v, "cue.step", "Step two.", RC_PRIORITY_CUE);
+        rc_voice_say(f.v, "cue.step", "Step two.", RC_PRIORITY_CUE); /* waiting: a repeat */
+        run_until_idle(&f, 30000);
+        /* being said: step three, said 0.3 s in, waits; step four, 1.3 s in, cuts it */
+        rc_voice_say(f.v, "cue.step", T_HIP_LIFT, RC_PRIORITY_CUE);
+        run_for(&f, 300);
+        rc_voice_say(f.v, "cue.step", "Step three.", RC_PRIORITY_CUE);
+        run_for(&f, 1000);
+        rc_voice_say(f.v, "cue.step", "Step four.", RC_PRIORITY_CUE);
+        run_until_idle(&f, 30000);
+        rc_voice_stats(f.v, &st);
+        fx_close(&f);
+        tl_read(&f, &tl);
+        tl_keys(&tl, "replaced", order, sizeof(order));
+        assert_string_equal(order, "cue.step cue.step"); /* step one, then step three */
+        assert_int_equal(tl_count(&tl, "repeat", "cue.step"), 1);
+        assert_int_equal(tl_count(&tl, "cut", NULL), 1);
+        assert_string_equal(tl_str(&tl, tl_must(&tl, "cut", "cue.step"), "by"), "cue.step");
+        /* said: safety.s, step two, the long one (cut), step four */
+        tl_keys(&tl, "start", order, sizeof(order));
+        assert_string_equal(order, "safety.s cue.step cue.step cue.step");
+        assert_int_equal(tl_count(&tl, "done", "cue.step"), 2);
+        assert_int_equal(st.replaced, 2);
+        assert_int_equal(st.repeats, 1);
+        tl_free(&tl);
+        fx_cleanup(&f);
+}
+
+/* With a busy voice, a cue waiting longer than stale_seconds is dropped; an info,
+ * a warning or a safety message waiting as long is still said. */
 static void test_stale(void **state) {
         struct fx f;
         struct tl tl;
@@ -745,21 +792,21 @@ static void test_stale(void **state) {
         fx_close(&f);
         tl_read(&f, &tl);
         tl_keys(&tl, "start", order, sizeof(order));
-        assert_string_equal(order, "safety.s1 safety.s2 warn.w");
+        assert_string_equal(order, "safety.s1 safety.s2 warn.w info.i");
         tl_keys(&tl, "dropped_stale", order, sizeof(order));
-        assert_string_equal(order, "cue.c info.i");
-        for (int i = 0; i < 2; i++) {
-                const char *key = i ? "info.i" : "cue.c";
-                double waited = tl_num(&tl, tl_must(&tl, "dropped_stale", key), "t_ms") -
-                                tl_num(&tl, tl_must(&tl, "queued", key), "t_ms");
-
-                assert_true(waited > f.cfg.stale_seconds * 1000);
-        }
-        assert_true(tl_num(&tl, tl_must(&tl, "start", "warn.w"), "t_ms") -
-                            tl_num(&tl, tl_must(&tl, "queued", "warn.w"), "t_ms") >
+        assert_string_equal(order, "cue.c");
+        assert_true(tl_num(&tl, tl_must(&tl, "dropped_stale", "cue.c"), "t_ms") -
+                            tl_num(&tl, tl_must(&tl, "queued", "cue.c"), "t_ms") >
                     f.cfg.stale_seconds * 1000);
-        assert_int_equal(st.dropped_stale, 2);
-        assert_int_equal(st.said, 3);
+        for (int i = 0; i < 2; i++) {
+                const char *key = i ? "info.i" : "warn.w";
+
+                assert_true(tl_num(&tl, tl_must(&tl, "start", key), "t_ms") -
+                                    tl_num(&tl, tl_must(&tl, "queued", key), "t_ms") >
+                            f.cfg.stale_seconds * 1000);
+        }
+        assert_int_equal(st.dropped_stale, 1);
+        assert_int_equal(st.said, 4);
         tl_free(&tl);
         fx_cleanup(&f);
 }
@@ -1255,6 +1302,7 @@ int main(void) {
                 cmocka_unit_test(test_same_turn),
                 cmocka_unit_test(test_repeat),
                 cmocka_unit_test(test_stale),
+                cmocka_unit_test(test_update),
                 cmocka_unit_test(test_queue_bound),
                 cmocka_unit_test(test_alsa_fake_aplay),
                 cmocka_unit_test(test_alsa_preemption),

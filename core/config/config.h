@@ -70,8 +70,8 @@ struct rc_voice_config {
         double rate;           /* words a minute, 80..450; default 145 (calm, clear) */
         double pitch;          /* 0..99; default 45 */
         double volume;         /* amplitude 0..200; default 100 */
-        double repeat_seconds; /* the same key is not said again within; default 10 */
-        double stale_seconds;  /* a cue or info not begun within this is dropped; default 6 */
+        double repeat_seconds; /* the same message is not said again within; default 10 */
+        double stale_seconds;  /* a cue not begun within this is dropped; default 6 */
         double queue;          /* messages waiting at most; default 8 */
 };
 

@@ -278,6 +278,7 @@ void rc__engine_queue_step(struct rc_engine *e, const char *step, const char *di
 void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, const char *text,
                     enum rc_priority prio) {
         struct rc_action a = {.kind = RC_ACTION_SAY, .plugin = p ? p->name : NULL};
+        uint64_t hash = 14695981039346656037u;
         unsigned i;
 
         if (e->muted) {
@@ -285,10 +286,14 @@ void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, 
                 rc_log_debug("%s: '%s' not said: the session was stopped for pain", p->name, key);
                 return;
         }
+        for (const char *t = text; *t; t++)
+                hash = (hash ^ (uint8_t)*t) * 1099511628211u; /* FNV-1a */
         for (i = 0; i < e->n_said; i++)
                 if (strcmp(e->said[i].key, key) == 0)
                         break;
-        if (i < e->n_said && e->now_ms - e->said[i].t_ms < e->opts.say_dedupe_ms) {
+        /* the same message again: not said; a new text under the key is an update */
+        if (i < e->n_said && e->said[i].text_hash == hash &&
+            e->now_ms - e->said[i].t_ms < e->opts.say_dedupe_ms) {
                 e->stats.suppressed_says++;
                 return;
         }
@@ -299,6 +304,7 @@ void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, 
                         i = e->said_next++ % RC__DEDUPE_KEYS; /* forget the oldest slot */
                 snprintf(e->said[i].key, sizeof(e->said[i].key), "%s", key);
         }
+        e->said[i].text_hash = hash;
         e->said[i].t_ms = e->now_ms;
         a.say.key = key;
         a.say.text = text;

@@ -93,7 +93,8 @@ struct rc_engine_opts {
         size_t memory;         /* per plugin, bytes; default 8 MiB */
         unsigned timers;       /* per plugin; default 32 */
         unsigned max_failures; /* errors before a plugin is disabled; default 5 */
-        int64_t say_dedupe_ms; /* the same key is not said again within; default 8000 */
+        int64_t say_dedupe_ms; /* the same message (key and text) is not said again
+                                * within; default 8000 */
 };
 
 struct rc_engine;

@@ -101,6 +101,7 @@ struct rc_engine {
 
         struct {
                 char key[RC__KEY_MAX + 1];
+                uint64_t text_hash; /* the same message is key and text */
                 int64_t t_ms;
         } said[RC__DEDUPE_KEYS];
         unsigned n_said, said_next;

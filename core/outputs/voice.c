@@ -65,6 +65,7 @@
 #define REAP_WAIT_MS 250   /* alsa: wait for a killed aplay before the next at most */
 #define LATENCY_KEEP 1024  /* latencies kept for the median */
 #define UNKNOWN UINT64_MAX /* a data chunk that runs to the end of the stream */
+#define UPDATE_CUT_MS 1000 /* a new text cuts its key's old one once that has spoken this long */
 
 struct msg {
         uint64_t id; /* say order, from 1 */
@@ -73,6 +74,7 @@ struct msg {
         uint64_t said_ns; /* uv_hrtime */
         char key[KEY_MAX + 1];
         char *text;
+        uint64_t text_hash;
 };
 
 struct wav_fmt {
@@ -86,6 +88,7 @@ struct utt {
         struct rc_voice *v;
         struct utt *next; /* v->utts */
         struct msg *m;
+        int64_t start_ms; /* decision clock */
         uint64_t file_no;
         bool ended;
         const char *fail; /* why it failed (a literal), NULL if it has not */
@@ -148,6 +151,7 @@ struct rc_voice {
 
         struct {
                 char key[KEY_MAX + 1];
+                uint64_t text_hash;
                 int64_t start_ms;
         } recent[RECENT_KEYS];
         unsigned n_recent;
@@ -356,12 +360,14 @@ static void unqueue(struct rc_voice *v, unsigned i) {
         v->n_waiting--;
 }
 
-/* Cues and infos waiting longer than stale_seconds are dropped (never begun late). */
+/* Cues waiting longer than stale_seconds are dropped (never begun late): a cue
+ * belongs to its moment. Infos (a summary, the week's sessions, what the hub did)
+ * keep; warnings and safety messages are always said. */
 static void purge_stale(struct rc_voice *v, int64_t now) {
         for (unsigned i = 0; i < v->n_waiting;) {
                 struct msg *m = v->waiting[i];
 
-                if (m->priority <= RC_PRIORITY_CUE && now - m->said_ms > v->stale_ms) {
+                if (m->priority == RC_PRIORITY_CUE && now - m->said_ms > v->stale_ms) {
                         rc_log_info("voice: %s dropped: not begun within %.0f s", m->key,
                                     v->cfg.stale_seconds);
                         ev(v, "dropped_stale", m);
@@ -394,21 +400,38 @@ static int worst_waiting(const struct rc_voice *v) {
         return worst;
 }
 
-/* Was `key` started within the repeat window, or is it waiting? */
-static bool is_repeat(const struct rc_voice *v, const char *key, int64_t now) {
+/* FNV-1a: the same text, for the repeat rule */
+static uint64_t text_hash(const char *t) {
+        uint64_t h = 14695981039346656037u;
+
+        for (; *t; t++)
+                h = (h ^ (uint8_t)*t) * 1099511628211u;
+        return h;
+}
+
+static bool same_message(const struct msg *a, const struct msg *b) {
+        return strcmp(a->key, b->key) == 0 && a->text_hash == b->text_hash &&
+               strcmp(a->text, b->text) == 0;
+}
+
+/* Was this message (key and text) started within the repeat window, or is it
+ * waiting? */
+static bool is_repeat(const struct rc_voice *v, const struct msg *m, int64_t now) {
         if (v->repeat_ms <= 0)
                 return false;
         for (unsigned i = 0; i < v->n_recent; i++)
-                if (strcmp(v->recent[i].key, key) == 0 &&
+                if (strcmp(v->recent[i].key, m->key) == 0 &&
+                    v->recent[i].text_hash == m->text_hash &&
                     now - v->recent[i].start_ms < v->repeat_ms)
                         return true;
         for (unsigned i = 0; i < v->n_waiting; i++)
-                if (strcmp(v->waiting[i]->key, key) == 0)
+                if (same_message(v->waiting[i], m))
                         return true;
         return false;
 }
 
-static void remember_start(struct rc_voice *v, const char *key, int64_t now) {
+static void remember_start(struct rc_voice *v, const struct msg *m, int64_t now) {
+        const char *key = m->key;
         unsigned slot = RECENT_KEYS;
 
         for (unsigned i = 0; i < v->n_recent && slot == RECENT_KEYS; i++)
@@ -423,6 +446,7 @@ static void remember_start(struct rc_voice *v, const char *key, int64_t now) {
                                 slot = i;
         }
         copy_str(v->recent[slot].key, sizeof(v->recent[slot].key), key);
+        v->recent[slot].text_hash = m->text_hash;
         v->recent[slot].start_ms = now;
 }
 
@@ -999,7 +1023,7 @@ static void start(struct rc_voice *v, struct msg *m) {
         cJSON *o;
         int r;
 
-        remember_start(v, m->key, now);
+        remember_start(v, m, now);
         u = calloc(1, sizeof(*u));
         if (u)
                 u->ring = malloc(RING_BYTES);
@@ -1014,6 +1038,7 @@ static void start(struct rc_voice *v, struct msg *m) {
         }
         u->v = v;
         u->m = m;
+        u->start_ms = now;
         u->fd = -1;
         u->espeak_ok = u->aplay_ok = true;
         u->next = v->utts;
@@ -1118,14 +1143,28 @@ void rc_voice_say(struct rc_voice *v, const char *key, const char *text,
         m->priority = priority;
         m->said_ms = now;
         m->said_ns = uv_hrtime();
+        m->text_hash = text_hash(m->text);
 
         purge_stale(v, now);
-        if (is_repeat(v, m->key, now)) {
+        if (is_repeat(v, m, now)) {
                 rc_log_debug("voice: %s not repeated within %.0f s", m->key, v->cfg.repeat_seconds);
                 ev(v, "repeat", m);
                 v->stats.repeats++;
                 msg_free(m);
                 return;
+        }
+        /* a new text under a key is an update: it replaces its key's waiting one */
+        for (unsigned i = 0; i < v->n_waiting; i++) {
+                struct msg *old = v->waiting[i];
+
+                if (strcmp(old->key, m->key) == 0) {
+                        rc_log_info("voice: %s replaced by a newer one", old->key);
+                        ev(v, "replaced", old);
+                        v->stats.replaced++;
+                        unqueue(v, i);
+                        msg_free(old);
+                        break;
+                }
         }
         if (v->n_waiting >= v->queue_max) {
                 int w = worst_waiting(v);
@@ -1159,7 +1198,9 @@ void rc_voice_say(struct rc_voice *v, const char *key, const char *text,
         /* docs/spec/coaching.md: a higher priority interrupts a lower one being
          * spoken; a safety message cuts whatever is being said (the newest danger is
          * the one that matters) */
-        if (v->current && (priority == RC_PRIORITY_SAFETY || priority > v->current->m->priority)) {
+        if (v->current && (priority == RC_PRIORITY_SAFETY || priority > v->current->m->priority ||
+                           (strcmp(v->current->m->key, m->key) == 0 &&
+                            now - v->current->start_ms >= UPDATE_CUT_MS))) {
                 struct utt *u = v->current;
 
                 end(u, END_CUT, m->key);

@@ -12,11 +12,14 @@
  *   of lower priority being said (the children are killed), and a `safety` message
  *   whatever is being said; waiting messages are said highest priority first
  *   (FIFO within a priority);
- * - the same key is not said again within `repeat_seconds` (of its last start),
- *   nor queued while it is already waiting;
- * - a stale message — a cue or info whose moment has passed, i.e. not begun within
- *   `stale_seconds` of its say — is dropped rather than spoken late (safety and
- *   warnings are never stale);
+ * - the same message (key and text) is not said again within `repeat_seconds` (of
+ *   its last start), nor queued while it is already waiting. A new text under a key
+ *   is an update (the next step's cue): it replaces its key's waiting message, and
+ *   cuts its key's message being said once that has been speaking for 1 s (a flood
+ *   of updates cuts at most once a second);
+ * - a stale cue — its moment has passed, i.e. not begun within `stale_seconds` of
+ *   its say — is dropped rather than spoken late (infos keep; safety and warnings
+ *   are never stale);
  * - the queue never holds more than `queue` messages: when full, the lowest-priority
  *   oldest waiting message is dropped (a message of lower priority than everything
  *   waiting is refused instead); safety messages are never dropped for room.
@@ -48,10 +51,10 @@ struct rc_voice_opts {
         /* every queue decision and playback event as one JSON object a line, e.g.
          * {"t_ms":1200,"event":"start","key":"cue.step","priority":"cue"}; events:
          * queued, start, first_sample, done, cut, dropped_stale, dropped_full,
-         * refused_full, repeat (not said again), failed. Each also has "id" (the
-         * say's number) and: queued "waiting" (count); start "file" (wav);
-         * first_sample "latency_ms"; done and cut "audio_ms"; cut "by" (the key
-         * that cut it, or "close"); failed "reason" and maybe "error". NULL: none */
+         * refused_full, repeat (not said again), replaced (by a newer text), failed. Each also has
+         * "id" (the say's number) and: queued "waiting" (count); start "file" (wav); first_sample
+         * "latency_ms"; done and cut "audio_ms"; cut "by" (the key that cut it, or "close"); failed
+         * "reason" and maybe "error". NULL: none */
         FILE *timeline;
         /* the clock for t_ms in the timeline and the decisions: ms; NULL: the loop's */
         int64_t (*now_ms)(void *userdata);
@@ -79,7 +82,7 @@ void rc_voice_close(struct rc_voice *v, void (*closed)(void *userdata), void *us
 void rc_voice_free(struct rc_voice *v);
 
 struct rc_voice_stats {
-        uint64_t said, cut, dropped_stale, dropped_full, refused_full, repeats, failed;
+        uint64_t said, cut, dropped_stale, dropped_full, refused_full, repeats, replaced, failed;
         /* say → first audio sample, ms, over the utterances spoken so far */
         double latency_min_ms, latency_median_ms, latency_max_ms;
         /* the same for safety messages alone (NaN if none) */
