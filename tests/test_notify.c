@@ -66,7 +66,7 @@ static void test_ready_watchdog_stopping(void **state) {
                 setenv("WATCHDOG_USEC", "400000", 1); /* WatchdogSec=0.4s: a ping every 0.2 s */
                 unsetenv("WATCHDOG_PID");
                 execl(RC_PROGRAM, "rollcoach", "run", "--bus", si.address, "--no-plugins",
-                      "--quiet", (char *)NULL);
+                      "--voice", "off", "--quiet", (char *)NULL);
                 _exit(127);
         }
         /* READY=1 first, then watchdog pings every 0.2 s */

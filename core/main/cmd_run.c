@@ -19,14 +19,28 @@
 #include "main/coaching.h"
 #include "main/commands.h"
 #include "main/hub.h"
+#include "outputs/button.h"
+#include "outputs/leds.h"
+#include "outputs/voice.h"
 #include "replay/trace.h"
 #include "util/log.h"
 
 #define DEFAULT_CONFIG "/etc/rollcoach/rollcoach.conf"
 #define STOP_TIMEOUT_MS 4000 /* BlueZ answers Disconnect after its 2 s disconnect timer */
 #define RELOAD_DEBOUNCE_MS 300
+#define DRAIN_MS 8000 /* stopping: the goodbye, or a pain stop's advice, said in full */
 
-enum { OPT_BUS = RC_OPT__NEXT, OPT_DEVICE, OPT_NO_ACQUIRE, OPT_DURATION, OPT_RECORD, OPT_ONCE };
+enum {
+        OPT_BUS = RC_OPT__NEXT,
+        OPT_DEVICE,
+        OPT_NO_ACQUIRE,
+        OPT_DURATION,
+        OPT_RECORD,
+        OPT_ONCE,
+        OPT_VOICE,
+        OPT_WAV_DIR,
+        OPT_VOICE_TIMELINE,
+};
 
 static void usage(FILE *f, const char *command) {
         bool record = strcmp(command, "record") == 0;
@@ -45,6 +59,11 @@ static void usage(FILE *f, const char *command) {
                 "                       DBUS_SYSTEM_BUS_ADDRESS is honoured)\n"
                 "      --no-acquire     never AcquireNotify: always StartNotify\n"
                 "      --duration SECONDS  stop after this long\n"
+                "      --voice alsa|wav|off  where the coach speaks (over [voice] output)\n"
+                "      --wav-dir DIR    with wav: one WAV file an utterance here (over\n"
+                "                       [voice] wav_dir)\n"
+                "      --voice-timeline FILE  every voice decision (queued, start,\n"
+                "                       first_sample, done, cut, dropped…) as JSON Lines\n"
                 "%s",
                 command, record ? " TRACE" : "",
                 record ? " One session, from the first\n"
@@ -97,9 +116,126 @@ void rc_hub_say(struct rc_hub *h, const char *key, const char *text, enum rc_pri
         a.say.key = key;
         a.say.text = text;
         a.say.priority = p;
-        rc_log_info("say [%s] %s: %s", rc_priority_name(p), key, text);
         if (h->out.actions.f)
                 rc_jsonl_write_action(&a, &h->out.actions);
+        if (h->voice)
+                rc_voice_say(h->voice, key, text, p);
+}
+
+void rc_hub_led(struct rc_hub *h, enum rc_led_pattern pattern) {
+        struct rc_action a = {.kind = RC_ACTION_LED, .t_ms = rc_hub_now_ms(h), .plugin = "hub"};
+
+        a.led.pattern = pattern;
+        if (h->out.actions.f && !h->once) /* one session: the plugins' actions only */
+                rc_jsonl_write_action(&a, &h->out.actions);
+        if (h->leds)
+                rc_leds_set(h->leds, pattern);
+}
+
+void rc_hub_feedback_sinks(struct rc_hub *h, struct rc_engine *e) {
+        if (h->voice)
+                rc_engine_add_sink(e, rc_voice_action, h->voice);
+        if (h->leds)
+                rc_engine_add_sink(e, rc_leds_action, h->leds);
+}
+
+/* ---- the voice, the LEDs and the button ----------------------------------------------------- */
+
+static void on_button(enum rc_press press, void *userdata) {
+        struct rc_hub *h = userdata;
+
+        if (h->stopping)
+                return;
+        rc_log_info("hub button: %s press", rc_press_name(press));
+        rc_hub_press(h, press);
+}
+
+/* Start what the configuration asks for. The voice is needed (a hub without a
+ * screen is silent without it): RC_EXIT_INPUT if it cannot start. LEDs and the
+ * button that cannot start are reported and left out: the coaching goes on. */
+static int feedback_start(struct rc_hub *h) {
+        struct rc_voice_opts vo = {.loop = h->loop, .config = h->config.voice};
+        int r;
+
+        if (h->voice_timeline_path) {
+                h->voice_timeline = fopen(h->voice_timeline_path, "w");
+                if (!h->voice_timeline) {
+                        rc_log_error("%s: %s", h->voice_timeline_path, strerror(errno));
+                        return RC_EXIT_FAILURE;
+                }
+                setvbuf(h->voice_timeline, NULL, _IOLBF, 0);
+                vo.timeline = h->voice_timeline;
+        }
+        r = rc_voice_new(&vo, &h->voice);
+        if (r < 0) {
+                rc_log_error("[voice]: the voice cannot start: %s", strerror(-r));
+                return r == -EINVAL ? RC_EXIT_INPUT : RC_EXIT_FAILURE;
+        }
+        if (h->config.leds.backend != RC_LEDS_OFF) {
+                r = rc_leds_new(h->loop, &h->config.leds, &h->leds);
+                if (r < 0) {
+                        rc_log_error("[leds]: no LEDs (%s); the coaching goes on without them",
+                                     strerror(-r));
+                        h->leds = NULL;
+                }
+        }
+        if (h->config.button.enabled) {
+                r = rc_button_new(h->loop, &h->config.button, on_button, h, &h->button);
+                if (r < 0) {
+                        rc_log_error("[button]: no hub button (%s); the roller's button still "
+                                     "works",
+                                     strerror(-r));
+                        h->button = NULL;
+                }
+        }
+        return RC_EXIT_OK;
+}
+
+static void on_feedback_closed(void *userdata) {
+        struct rc_hub *h = userdata;
+
+        h->feedback_open--;
+}
+
+static void feedback_close(struct rc_hub *h) {
+        uv_timer_stop(&h->drain_timer);
+        if (!uv_is_closing((uv_handle_t *)&h->drain_timer))
+                uv_close((uv_handle_t *)&h->drain_timer, NULL);
+        if (h->voice) {
+                h->feedback_open++;
+                rc_voice_close(h->voice, on_feedback_closed, h);
+        }
+        if (h->leds) {
+                h->feedback_open++;
+                rc_leds_close(h->leds, on_feedback_closed, h);
+        }
+        if (h->button) {
+                h->feedback_open++;
+                rc_button_close(h->button, on_feedback_closed, h);
+        }
+}
+
+static void on_drain(uv_timer_t *t) {
+        struct rc_hub *h = t->data;
+
+        if (h->voice && !rc_voice_idle(h->voice) && rc_hub_now_ms(h) < h->drain_deadline_ms)
+                return;
+        if (h->voice && !rc_voice_idle(h->voice))
+                rc_log_warning("stopping: the voice was still speaking after %d s: cut off",
+                               DRAIN_MS / 1000);
+        feedback_close(h);
+}
+
+static void feedback_free(struct rc_hub *h) {
+        rc_voice_free(h->voice);
+        rc_leds_free(h->leds);
+        rc_button_free(h->button);
+        h->voice = NULL;
+        h->leds = NULL;
+        h->button = NULL;
+        if (h->voice_timeline)
+                fclose(h->voice_timeline);
+        h->voice_timeline = NULL;
 }
 
 /* ---- shutting down ------------------------------------------------------------------ */
@@ -122,6 +258,9 @@ static void on_gateway_stopped(void *userdata) {
         for (unsigned i = 0; i < h->n_watch; i++)
                 close_handle((uv_handle_t *)&h->watch[i]);
         rc_hub_sessions_close(h);
+        /* the last words (goodbye, a pain stop's advice) are said in full, within reason */
+        h->drain_deadline_ms = rc_hub_now_ms(h) + DRAIN_MS;
+        uv_timer_start(&h->drain_timer, on_drain, 0, 50);
 }
 
 void rc_hub_stop(struct rc_hub *h, const char *reason) {
@@ -315,6 +454,44 @@ static void report(const struct rc_hub *h) {
                 (unsigned long long)gs.connect_failures, (unsigned long long)gs.disconnects,
                 (unsigned long long)gs.bluez_restarts, (unsigned long long)gs.via_fd,
                 (unsigned long long)gs.via_signal, (unsigned long long)gs.malformed);
+        if (h->voice) {
+                struct rc_voice_stats vs;
+
+                rc_voice_stats(h->voice, &vs);
+                fprintf(stderr,
+                        "voice: %llu said, %llu cut off, %llu repeats held back, %llu replaced "
+                        "by a newer text, %llu stale dropped, %llu dropped and %llu refused for "
+                        "room, %llu failed",
+                        (unsigned long long)vs.said, (unsigned long long)vs.cut,
+                        (unsigned long long)vs.repeats, (unsigned long long)vs.replaced,
+                        (unsigned long long)vs.dropped_stale, (unsigned long long)vs.dropped_full,
+                        (unsigned long long)vs.refused_full, (unsigned long long)vs.failed);
+                if (vs.said)
+                        fprintf(stderr,
+                                "; say to first sample: min %.0f ms, median %.0f ms, max %.0f "
+                                "ms",
+                                vs.latency_min_ms, vs.latency_median_ms, vs.latency_max_ms);
+                if (vs.safety_latency_max_ms == vs.safety_latency_max_ms)
+                        fprintf(stderr, " (safety: max %.0f ms)", vs.safety_latency_max_ms);
+                fputc('\n', stderr);
+        }
+        if (h->leds) {
+                struct rc_leds_stats ls;
+
+                rc_leds_stats(h->leds, &ls);
+                fprintf(stderr, "leds: %llu changes, %llu write errors\n",
+                        (unsigned long long)ls.changes, (unsigned long long)ls.write_errors);
+        }
+        if (h->button) {
+                struct rc_button_stats bs;
+
+                rc_button_stats(h->button, &bs);
+                fprintf(stderr,
+                        "hub button: %llu short, %llu long, %llu double presses; %llu bounces "
+                        "ignored\n",
+                        (unsigned long long)bs.shorts, (unsigned long long)bs.longs,
+                        (unsigned long long)bs.doubles, (unsigned long long)bs.bounces);
+        }
         report_usage(h);
 }
 
@@ -328,11 +505,14 @@ static int hub_main(int argc, char **argv, const char *command) {
                 {"duration", required_argument, NULL, OPT_DURATION},
                 {"record", required_argument, NULL, OPT_RECORD},
                 {"once", no_argument, NULL, OPT_ONCE},
+                {"voice", required_argument, NULL, OPT_VOICE},
+                {"wav-dir", required_argument, NULL, OPT_WAV_DIR},
+                {"voice-timeline", required_argument, NULL, OPT_VOICE_TIMELINE},
                 {0},
         };
         struct rc_hub *h = calloc(1, sizeof(*h));
         struct rc_gateway_opts go = {0}, cli_devices = {0};
-        const char *config_path = NULL;
+        const char *config_path = NULL, *voice_output = NULL, *wav_dir = NULL;
         struct stat st;
         double duration = 0;
         uint64_t watchdog_us;
@@ -390,6 +570,27 @@ static int hub_main(int argc, char **argv, const char *command) {
                         if (c == OPT_RECORD)
                                 h->record_path = optarg;
                         break;
+                case OPT_VOICE:
+                        if (strcmp(optarg, "alsa") && strcmp(optarg, "wav") &&
+                            strcmp(optarg, "off")) {
+                                fprintf(stderr,
+                                        "rollcoach %s: --voice wants alsa, wav or off, got "
+                                        "'%s'\n",
+                                        command, optarg);
+                                goto out_usage;
+                        }
+                        voice_output = optarg;
+                        break;
+                case OPT_WAV_DIR:
+                        if (strlen(optarg) >= sizeof(h->config.voice.wav_dir)) {
+                                fprintf(stderr, "rollcoach %s: --wav-dir: too long\n", command);
+                                goto out_usage;
+                        }
+                        wav_dir = optarg;
+                        break;
+                case OPT_VOICE_TIMELINE:
+                        h->voice_timeline_path = optarg;
+                        break;
                 case 'h':
                         usage(stdout, command);
                         ret = RC_EXIT_OK;
@@ -419,6 +620,12 @@ static int hub_main(int argc, char **argv, const char *command) {
         ret = rc_load_config(&h->config, config_path);
         if (ret != RC_EXIT_OK)
                 goto out_usage;
+        if (voice_output)
+                h->config.voice.output = !strcmp(voice_output, "alsa")  ? RC_VOICE_ALSA
+                                         : !strcmp(voice_output, "wav") ? RC_VOICE_WAV
+                                                                        : RC_VOICE_OFF;
+        if (wav_dir)
+                snprintf(h->config.voice.wav_dir, sizeof(h->config.voice.wav_dir), "%s", wav_dir);
 
         ret = rc_outputs_open(&h->out, &h->cli, false, true);
         if (ret != RC_EXIT_OK)
@@ -445,7 +652,15 @@ static int hub_main(int argc, char **argv, const char *command) {
         }
         h->t0_us = now_us();
         uv_timer_init(h->loop, &h->engine_timer);
-        h->engine_timer.data = h;
+        uv_timer_init(h->loop, &h->drain_timer);
+        h->engine_timer.data = h->drain_timer.data = h;
+        ret = feedback_start(h);
+        if (ret != RC_EXIT_OK) {
+                uv_close((uv_handle_t *)&h->engine_timer, NULL);
+                feedback_close(h);
+                uv_run(h->loop, UV_RUN_DEFAULT);
+                goto out;
+        }
         rc_hub_sessions_init(h);
         go.loop = h->loop;
         go.notify = on_notification;
@@ -455,6 +670,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                 ret = RC_EXIT_FAILURE;
                 rc_hub_sessions_close(h);
                 uv_close((uv_handle_t *)&h->engine_timer, NULL);
+                feedback_close(h);
                 uv_run(h->loop, UV_RUN_DEFAULT);
                 goto out;
         }
@@ -485,6 +701,7 @@ static int hub_main(int argc, char **argv, const char *command) {
         if (!h->cli.quiet)
                 report(h);
 out:
+        feedback_free(h);
         rc_gateway_free(h->gw);
         if (h->record && (fclose(h->record) != 0 || h->record_failed) && ret == RC_EXIT_OK) {
                 rc_log_error("%s: the trace is incomplete", h->record_path);

@@ -35,7 +35,7 @@ struct rc_hub_device {
 
 struct rc_voice;
 struct rc_leds;
-struct rc_button;
+struct rc_gpio_button;
 
 struct rc_hub {
         const char *command;
@@ -53,6 +53,7 @@ struct rc_hub {
         struct rc_session *standby;    /* analysis alone, between sessions (auto) */
         struct rc_session_outputs out; /* writers for the hub's life; engine per session */
         bool start_pending, finish_pending;
+        bool start_by_press; /* what is pending was asked for by a press */
         const char *start_reason;
         bool armed;               /* a load may start a session */
         bool replaying;           /* telling a new session what the devices said */
@@ -61,10 +62,15 @@ struct rc_hub {
         unsigned sessions;
         struct rc_hub_device devices[RC_HUB_CACHE_DEVICES];
 
-        /* feedback */
+        /* feedback (cmd_run.c starts and closes them; any may be NULL) */
         struct rc_voice *voice;
         struct rc_leds *leds;
-        struct rc_button *button;
+        struct rc_gpio_button *button;
+        FILE *voice_timeline;
+        const char *voice_timeline_path;
+        uv_timer_t drain_timer; /* stopping: the last words said before the voice closes */
+        int64_t drain_deadline_ms;
+        unsigned feedback_open; /* handles still closing */
 
         uv_signal_t sigterm, sigint;
         uv_timer_t engine_timer, watchdog_timer, ready_timer, duration_timer, reload_timer;
@@ -103,3 +109,7 @@ void rc_hub_schedule_engine(struct rc_hub *h);
 void rc_hub_stop(struct rc_hub *h, const char *reason);
 /* Something the hub itself says (a say action: plugin "hub"). */
 void rc_hub_say(struct rc_hub *h, const char *key, const char *text, enum rc_priority p);
+/* A pattern the hub itself shows on its LEDs (if any). */
+void rc_hub_led(struct rc_hub *h, enum rc_led_pattern pattern);
+/* Send a session's engine's say and led actions to the voice and the LEDs. */
+void rc_hub_feedback_sinks(struct rc_hub *h, struct rc_engine *e);

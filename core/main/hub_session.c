@@ -100,13 +100,15 @@ static void on_standby_event(const struct rc_event *ev, void *userdata) {
         if (ev->type == RC_EV_MOTION && ev->motion.loaded) {
                 if (h->armed && !h->start_pending) {
                         h->start_pending = true;
+                        h->start_by_press = false;
                         h->start_reason = "the roller took a load";
                 }
                 h->last_loaded_ms = ev->t_ms;
         }
         if (ev->type == RC_EV_BUTTON && ev->button.press == RC_PRESS_SHORT && !h->start_pending) {
                 h->start_pending = true;
-                h->start_reason = "a short press";
+                h->start_by_press = true;
+                h->start_reason = "a short press on the roller";
         }
 }
 
@@ -207,6 +209,8 @@ static void start_session(struct rc_hub *h, int64_t t_ms, const char *why) {
                 rc_hub_stop(h, "the coaching could not start");
                 return;
         }
+        if (h->out.engine)
+                rc_hub_feedback_sinks(h, h->out.engine);
         h->sessions++;
         rc_log_notice("session %u: started (%s; %s)", h->sessions, why,
                       h->routine ? h->routine : "free session");
@@ -215,6 +219,7 @@ static void start_session(struct rc_hub *h, int64_t t_ms, const char *why) {
                 rc_hub_say(h, "cue.hub.session_start",
                            h->routine ? "Let's start your session." : "Let's start. Roll slowly.",
                            RC_PRIORITY_CUE);
+        rc_hub_led(h, RC_LED_OK); /* a session is on (the plugins change it from here) */
         rc_session_begin(h->session, t_ms, h->routine, h->sessions == 1 ? h->cli.step : NULL);
         replay_cache(h, h->session);
         h->last_activity_ms = t_ms;
@@ -251,7 +256,9 @@ static void finish_session(struct rc_hub *h) {
         if (!h->cli.quiet)
                 rc_session_report(h->session, stderr);
         say_end(h, reason);
-        rc_engine_free(h->out.engine); /* stores flushed, the history written */
+        if (strcmp(reason, "long_press") != 0)
+                rc_hub_led(h, RC_LED_OFF); /* a pain stop's stop light stays on */
+        rc_engine_free(h->out.engine);     /* stores flushed, the history written */
         h->out.engine = NULL;
         free(h->session);
         h->session = NULL;
@@ -315,8 +322,7 @@ void rc_hub_notification(struct rc_hub *h, const struct rc_notification *n) {
                 rc_session_feed(h->standby, n);
                 if (!h->armed && t_ms - h->last_loaded_ms >= RC_HUB_REARM_MS)
                         h->armed = true;
-                if (!h->config.session.auto_start && h->start_pending &&
-                    strcmp(h->start_reason, "a short press") != 0)
+                if (!h->config.session.auto_start && h->start_pending && !h->start_by_press)
                         h->start_pending = false; /* presses only */
         }
         rc_hub_settle(h);
@@ -331,6 +337,7 @@ void rc_hub_press(struct rc_hub *h, enum rc_press press) {
                 rc_session_press(h->session, now, press);
         } else if (press == RC_PRESS_SHORT && !h->once) {
                 h->start_pending = true;
+                h->start_by_press = true;
                 h->start_reason = "a short press on the hub";
         }
         rc_hub_settle(h);

@@ -43,7 +43,7 @@ grep -q "bad.conf:2" "$tmp/err" || fail "config error without file:line"
 
 # ---- SIGTERM mid-session --------------------------------------------------------
 standin
-"$rc" record "$tmp/rec.trace" --bus "$addr" --plugins "$src/plugins" \
+"$rc" record "$tmp/rec.trace" --bus "$addr" --plugins "$src/plugins" --voice off \
         --events "$tmp/live.jsonl" --actions "$tmp/actions.jsonl" 2>"$tmp/run.err" &
 hub=$!
 wait_for "$tmp/live.jsonl" '"event":"motion"'   # connected and streaming
