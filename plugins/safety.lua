@@ -58,10 +58,10 @@ local LOADED_N = 20
 -- warning on normal lat rolling (the cue says to stop at the bottom of the ribs).
 local BACK_STEPS = { thoracic = "cranial" }
 
-local function lumbar_cm()
-   local h = coach.profile.height_cm or 170
-   return T7_TO_L1_RATIO * h
-end
+-- How far below the start the roller's centre can go before its edge reaches the
+-- lumbar spine. The profile is fixed for the plugin's life, so this is worked out
+-- once.
+local ZONE_CM = T7_TO_L1_RATIO * (coach.profile.height_cm or 170) - FOOTPRINT_CM
 
 local back_step   -- the step id when on a back step with a known direction
 local armed = true
@@ -111,7 +111,6 @@ coach.on("motion", function(ev)
    -- toward the feet, past the start (cranial track: negative travel)
    local below = -ev.travel_cm
    local toward_feet = math.max(0, -(ev.speed_cm_s or 0))
-   local zone = lumbar_cm() - FOOTPRINT_CM
    if not armed then
       if below < said_below - REARM_CM then
          armed = true
@@ -120,17 +119,18 @@ coach.on("motion", function(ev)
       return
    end
    if not loaded then return end
-   if below >= zone then
-      armed, said_below = false, below
-      coach.say("safety.lumbar", "Stop. The roller is on your lower back. Roll back up to "
-         .. "your shoulder blades.")
-      coach.led("stop")
-   elseif below + LEAD_S * toward_feet >= zone then
-      armed, said_below = false, below
-      coach.say("safety.lumbar", "Stop. You're heading into your lower back. Roll back up "
-         .. "toward your shoulder blades.")
-      coach.led("stop")
+   local text
+   if below >= ZONE_CM then
+      text = "Stop. The roller is on your lower back. Roll back up to your shoulder blades."
+   elseif below + LEAD_S * toward_feet >= ZONE_CM then
+      text = "Stop. You're heading into your lower back. Roll back up toward your shoulder "
+         .. "blades."
+   else
+      return
    end
+   armed, said_below = false, below
+   coach.say("safety.lumbar", text)
+   coach.led("stop")
 end)
 
 -- ---- safety.pain_stop ---------------------------------------------------------------

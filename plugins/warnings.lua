@@ -29,6 +29,11 @@ local function sustained(grace_ms)
    return { since = nil, last_true = nil, grace = grace_ms }
 end
 
+-- Forget what was observed (a new session).
+local function clear(s)
+   s.since, s.last_true = nil, nil
+end
+
 -- Feed one observation; returns how long the condition has held (ms) or nil.
 local function feed(s, t, ok)
    if ok then
@@ -135,9 +140,9 @@ local function cancel(h)
    return nil
 end
 
-local function body_weight_n()
-   return (coach.profile.weight_kg or 70) * G
-end
+-- The profile is fixed for the plugin's life: what the pressure limit needs from
+-- it is worked out once.
+local BODY_WEIGHT_N = (coach.profile.weight_kg or 70) * G
 
 -- The profile's set is read by name, never iterated (it may be a read-only view).
 local CONDITIONS = { "osteoporosis", "pregnancy", "spondylolisthesis", "spinal_stenosis",
@@ -149,6 +154,7 @@ local function has_condition()
    end
    return false
 end
+local HAS_CONDITION = has_condition()
 
 local function update_limit()
    if step_region then
@@ -185,9 +191,11 @@ end
 local function reset()
    end_hold()
    session_timer = cancel(session_timer)
-   fast.since, fast.last_true, fast_said_ms, slow_since = nil, nil, nil, nil
-   jerky.since, jerky.last_true, jerk_said, jerk_calm_since = nil, nil, false, nil
-   pressure.since, pressure.last_true = nil, nil
+   clear(fast)
+   clear(jerky)
+   clear(pressure)
+   fast_said_ms, slow_since = nil, nil
+   jerk_said, jerk_calm_since = false, nil
    pressure_said_ms, pressure_ok_since = nil, nil
    step_region, posture, last_breathe_ms, breathe_n = nil, nil, nil, 0
    recent_bpm = {}
@@ -275,8 +283,8 @@ coach.on("motion", function(ev)
 
    -- pressure
    if ev.force_n then
-      local limit = region_limit * body_weight_n()
-      if has_condition() then limit = limit * CONDITION_FACTOR end
+      local limit = region_limit * BODY_WEIGHT_N
+      if HAS_CONDITION then limit = limit * CONDITION_FACTOR end
       local pheld = feed(pressure, t, ev.force_n >= limit)
       if pheld then
          pressure_ok_since = nil

@@ -195,6 +195,28 @@ static inline void rc__standin_child_setup(void) {
                 dup2(null, STDIN_FILENO);
 }
 
+/* The NULL-terminated arguments in ap into args (RC_STANDIN_MAX_ARGS at most), NULL
+ * after them. */
+static inline void rc__standin_args(const char *args[RC_STANDIN_MAX_ARGS + 1], va_list ap) {
+        size_t n = 0;
+        const char *a;
+
+        while ((a = va_arg(ap, const char *)) && n < RC_STANDIN_MAX_ARGS)
+                args[n++] = a;
+        args[n] = NULL;
+}
+
+/* Stop the stand-in (rc__standin_terminate) and forget it; its status goes to
+ * s->last_status and is returned. */
+static inline int rc__standin_reap(struct rc_standin *s) {
+        s->last_status = rc__standin_terminate(s->pid, RC_STANDIN_TIMEOUT_MS);
+        rc__standin_untrack(s->pid, NULL);
+        s->pid = 0;
+        return s->last_status;
+}
+
+static inline void rc_standin_stop(struct rc_standin *s);
+
 /* ---- the bus --------------------------------------------------------------------- */
 
 /* Start a private dbus-daemon with tests/bluez-standin/bus.conf, its socket in a
@@ -257,11 +279,7 @@ static inline int rc_standin_bus_start(struct rc_standin *s) {
         s->address[got] = '\0';
         if (!strchr(s->address, '\n')) {
                 fprintf(stderr, "rc_standin: dbus-daemon gave no address\n");
-                rc__standin_terminate(s->bus_pid, RC_STANDIN_TIMEOUT_MS);
-                rc__standin_untrack(s->bus_pid, s->dir);
-                s->bus_pid = 0;
-                rc__standin_rmdir(s->dir);
-                s->dir[0] = '\0';
+                rc_standin_stop(s);
                 return -EIO;
         }
         *strchr(s->address, '\n') = '\0';
@@ -425,15 +443,11 @@ static inline int rc_standin_startv(struct rc_standin *s, const char *trace,
 /* The same with the extra arguments as a NULL-terminated list. */
 static inline int rc_standin_start(struct rc_standin *s, const char *trace, ...) {
         const char *args[RC_STANDIN_MAX_ARGS + 1];
-        size_t n = 0;
         va_list ap;
-        const char *a;
 
         va_start(ap, trace);
-        while ((a = va_arg(ap, const char *)) && n < RC_STANDIN_MAX_ARGS)
-                args[n++] = a;
+        rc__standin_args(args, ap);
         va_end(ap);
-        args[n] = NULL;
         return rc_standin_startv(s, trace, args);
 }
 
@@ -446,10 +460,7 @@ static inline int rc_standin_kill(struct rc_standin *s) {
 
         if (!s->pid)
                 return -ESRCH;
-        st = rc__standin_terminate(s->pid, RC_STANDIN_TIMEOUT_MS);
-        rc__standin_untrack(s->pid, NULL);
-        s->pid = 0;
-        s->last_status = st;
+        st = rc__standin_reap(s);
         end = rc__standin_now_ms() + RC_STANDIN_TIMEOUT_MS;
         while (s->bus_pid && rc_standin_name_has_owner(s, "org.bluez") > 0 &&
                rc__standin_now_ms() < end)
@@ -461,15 +472,11 @@ static inline int rc_standin_kill(struct rc_standin *s) {
  * bus, with these arguments. */
 static inline int rc_standin_restart(struct rc_standin *s, const char *trace, ...) {
         const char *args[RC_STANDIN_MAX_ARGS + 1];
-        size_t n = 0;
         va_list ap;
-        const char *a;
 
         va_start(ap, trace);
-        while ((a = va_arg(ap, const char *)) && n < RC_STANDIN_MAX_ARGS)
-                args[n++] = a;
+        rc__standin_args(args, ap);
         va_end(ap);
-        args[n] = NULL;
         if (s->pid)
                 rc_standin_kill(s);
         return rc_standin_startv(s, trace, args);
@@ -550,11 +557,8 @@ static inline void rc_standin_dump_log(const struct rc_standin *s) {
 
 /* Stop the stand-in and the bus, remove the directory. Safe to call twice. */
 static inline void rc_standin_stop(struct rc_standin *s) {
-        if (s->pid) {
-                s->last_status = rc__standin_terminate(s->pid, RC_STANDIN_TIMEOUT_MS);
-                rc__standin_untrack(s->pid, NULL);
-                s->pid = 0;
-        }
+        if (s->pid)
+                rc__standin_reap(s);
         if (s->bus_pid) {
                 rc__standin_terminate(s->bus_pid, RC_STANDIN_TIMEOUT_MS);
                 rc__standin_untrack(s->bus_pid, NULL);

@@ -87,3 +87,24 @@ static inline double rc_test_gauss(uint64_t *state) {
         double u2 = ((double)(rc_test_rand(state) >> 11) + 0.5) / 9007199254740992.0;
         return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
+
+/* The value of a "KEY = value" line in a Kubios HRV result file
+ * (tests/fixtures/hrv): the last line, not a '#' comment, that starts with `key`.
+ * Fails the test if there is none. */
+static inline double rc_test_kubios_value(const char *path, const char *key) {
+        FILE *f = fopen(path, "r");
+        char line[256];
+        double v = NAN;
+
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f))
+                if (line[0] != '#' && strncmp(line, key, strlen(key)) == 0) {
+                        const char *eq = strchr(line, '=');
+
+                        assert_non_null(eq);
+                        v = strtod(eq + 1, NULL);
+                }
+        fclose(f);
+        assert_false(isnan(v));
+        return v;
+}

@@ -14,39 +14,29 @@
  * Expected presses and their times follow from button.h and the configuration
  * (debounce 30 ms, long 1500 ms, double 400 ms: the defaults). */
 #include "rc_test.h"
+#include "rc_test_gpiod.h"
 
 #include <errno.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <gpiod.h>
 
 #include "config/config.h"
 #include "outputs/button.h"
-#include "util/log.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
+/* ---- The fake line ------------------------------------------------------------- */
 
-/* ---- The fake libgpiod --------------------------------------------------------- */
-
-struct gpiod_chip *__real_gpiod_chip_open_by_name(const char *name);
-struct gpiod_chip *__wrap_gpiod_chip_open_by_name(const char *name);
 struct gpiod_line *__wrap_gpiod_chip_get_line(struct gpiod_chip *chip, unsigned int offset);
 int __wrap_gpiod_line_request_both_edges_events_flags(struct gpiod_line *line, const char *consumer,
                                                       int flags);
 int __wrap_gpiod_line_event_get_fd(struct gpiod_line *line);
 int __wrap_gpiod_line_event_read(struct gpiod_line *line, struct gpiod_line_event *event);
 void __wrap_gpiod_line_release(struct gpiod_line *line);
-void __wrap_gpiod_chip_close(struct gpiod_chip *chip);
 
-static char the_chip, the_line; /* what the fake hands out (never dereferenced) */
-static bool close_on_press;     /* the press callback closes the button */
+static char the_line;       /* what the fake hands out (never dereferenced) */
+static bool close_on_press; /* the press callback closes the button */
 
 static struct {
-        bool real_open; /* gpiod_chip_open_by_name goes to libgpiod */
-        char chip_name[64];
-        unsigned opens, closes, releases;
+        unsigned releases;
         unsigned offset;
         char consumer[32];
         int flags[4];
@@ -68,14 +58,6 @@ static void fake_reset(void) {
 
 static void fake_done(void) {
         close(fake.efd);
-}
-
-struct gpiod_chip *__wrap_gpiod_chip_open_by_name(const char *name) {
-        if (fake.real_open)
-                return __real_gpiod_chip_open_by_name(name);
-        snprintf(fake.chip_name, sizeof(fake.chip_name), "%s", name);
-        fake.opens++;
-        return (struct gpiod_chip *)&the_chip;
 }
 
 struct gpiod_line *__wrap_gpiod_chip_get_line(struct gpiod_chip *chip, unsigned int offset) {
@@ -133,18 +115,6 @@ void __wrap_gpiod_line_release(struct gpiod_line *line) {
         fake.releases++;
 }
 
-void __wrap_gpiod_chip_close(struct gpiod_chip *chip) {
-        assert_ptr_equal(chip, &the_chip);
-        fake.closes++;
-}
-
-static int64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The kernel queues an edge stamped t_ns; the fd becomes readable. */
 static void push_edge(int type, int64_t t_ns) {
         uint64_t one = 1;
@@ -157,36 +127,11 @@ static void push_edge(int type, int64_t t_ns) {
         assert_int_equal(write(fake.efd, &one, sizeof(one)), (ssize_t)sizeof(one));
 }
 
-/* ---- Captured log messages ------------------------------------------------------ */
-
-static struct {
-        unsigned n;
-        enum rc_log_level level[32];
-        char text[32][512];
-} logs;
-
-static void on_log(enum rc_log_level level, const char *msg, void *userdata) {
-        (void)userdata;
-        if (logs.n < N(logs.text)) {
-                logs.level[logs.n] = level;
-                snprintf(logs.text[logs.n], sizeof(logs.text[0]), "%s", msg);
-        }
-        logs.n++;
-}
-
-/* Messages at `level` that contain `needle`. */
-static unsigned logged(enum rc_log_level level, const char *needle) {
-        unsigned n = 0;
-
-        for (unsigned i = 0; i < logs.n && i < N(logs.text); i++)
-                n += logs.level[i] == level && strstr(logs.text[i], needle) != NULL;
-        return n;
-}
+/* ---- Set-up ------------------------------------------------------------------------ */
 
 static int setup(void **state) {
         (void)state;
-        memset(&logs, 0, sizeof(logs));
-        rc_log_set_sink(on_log, NULL);
+        rc_test_gpiod_reset();
         fake_reset();
         close_on_press = false;
         return 0;
@@ -318,8 +263,8 @@ static void run_script(struct run *run, const struct rc_button_config *config,
         if (!fake.read_errno && !close_on_press)
                 assert_int_equal(fake.head, fake.tail);
         assert_int_equal(fake.releases, 1);
-        assert_int_equal(fake.closes, 1);
-        assert_int_equal(fake.opens, 1);
+        assert_int_equal(fake_chip.closes, 1);
+        assert_int_equal(fake_chip.opens, 1);
 }
 
 static struct rc_button_config defaults(void) {
@@ -513,7 +458,7 @@ static void open_and_close(const struct rc_button_config *c) {
         assert_int_equal(uv_loop_close(&loop), 0);
         rc_button_free(b);
         assert_int_equal(fake.releases, 1);
-        assert_int_equal(fake.closes, 1);
+        assert_int_equal(fake_chip.closes, 1);
 }
 
 static void test_request_active_low(void **state) {
@@ -524,7 +469,7 @@ static void test_request_active_low(void **state) {
         c.line = 17;
         c.active_low = true;
         open_and_close(&c);
-        assert_string_equal(fake.chip_name, "gpiochip4");
+        assert_string_equal(fake_chip.chip_name, "gpiochip4");
         assert_int_equal(fake.offset, 17);
         assert_string_equal(fake.consumer, "rollcoach");
         assert_int_equal(fake.requests, 1);
@@ -563,7 +508,7 @@ static void test_chip_missing(void **state) {
         uv_loop_t loop;
 
         (void)state;
-        fake.real_open = true;
+        fake_chip.real_open = true;
         snprintf(c.gpio_chip, sizeof(c.gpio_chip), "rc-test-no-such-gpiochip");
         assert_int_equal(uv_loop_init(&loop), 0);
         assert_int_equal(rc_button_new(&loop, &c, never_pressed, NULL, &b), -ENOENT);
@@ -585,8 +530,8 @@ static void test_line_busy(void **state) {
         assert_int_equal(rc_button_new(&loop, &c, never_pressed, NULL, &b), -EBUSY);
         assert_null(b);
         assert_int_equal(logged(RC_LOG_ERR, "line 23"), 1);
-        assert_int_equal(fake.opens, 1);
-        assert_int_equal(fake.closes, 1);
+        assert_int_equal(fake_chip.opens, 1);
+        assert_int_equal(fake_chip.closes, 1);
         assert_int_equal(fake.releases, 0); /* never requested */
         assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -602,7 +547,7 @@ static void test_no_line(void **state) {
         assert_int_equal(uv_loop_init(&loop), 0);
         assert_int_equal(rc_button_new(&loop, &c.button, never_pressed, NULL, &b), -EINVAL);
         assert_null(b);
-        assert_int_equal(fake.opens, 0);
+        assert_int_equal(fake_chip.opens, 0);
         assert_int_equal(logged(RC_LOG_ERR, "line"), 1);
         assert_int_equal(uv_loop_close(&loop), 0);
 }

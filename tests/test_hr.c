@@ -12,32 +12,11 @@
  * implementation of the documented cleaning rules written here, never from the
  * module's own output.
  */
-#include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
+#include "rc_test.h"
 
 #include "analysis/hr.h"
 
 /* ---- helpers --------------------------------------------------------------------- */
-
-/* Double-precision near-equality that prints both values (cmocka's
- * assert_float_equal works in float). */
-static void near_(double got, double want, double tol, const char *what, const char *file,
-                  int line) {
-        if (fabs(got - want) <= tol)
-                return;
-        print_error("%s: got %.10g, want %.10g (difference %.3g, tolerance %.3g)\n", what, got,
-                    want, got - want, tol);
-        _fail(file, line);
-}
-#define assert_near(got, want, tol) near_((got), (want), (tol), #got, __FILE__, __LINE__)
 
 static void nan_(double got, const char *what, const char *file, int line) {
         if (isnan(got))
@@ -588,33 +567,15 @@ struct kubios {
         double mean_rr, std_rr, mean_hr, rmssd;
 };
 
-static double kubios_field(const char *path, const char *key) {
-        FILE *f = fopen(path, "r");
-        char line[256];
-        double v = NAN;
-
-        assert_non_null(f);
-        while (fgets(line, sizeof(line), f))
-                if (line[0] != '#' && strncmp(line, key, strlen(key)) == 0) {
-                        const char *eq = strchr(line, '=');
-
-                        assert_non_null(eq);
-                        v = strtod(eq + 1, NULL);
-                }
-        fclose(f);
-        assert_false(isnan(v));
-        return v;
-}
-
 static void load_kubios(int series, struct kubios *k) {
         char path[512];
 
         snprintf(path, sizeof(path), "%s/tests/fixtures/hrv/series_%d_kubios.txt", RC_SOURCE_DIR,
                  series);
-        k->mean_rr = kubios_field(path, "Mean RR");
-        k->std_rr = kubios_field(path, "STD RR");
-        k->mean_hr = kubios_field(path, "Mean HR");
-        k->rmssd = kubios_field(path, "RMSSD");
+        k->mean_rr = rc_test_kubios_value(path, "Mean RR");
+        k->std_rr = rc_test_kubios_value(path, "STD RR");
+        k->mean_hr = rc_test_kubios_value(path, "Mean HR");
+        k->rmssd = rc_test_kubios_value(path, "RMSSD");
 }
 
 /* The RR series in seconds, one a line, '#' comments. */

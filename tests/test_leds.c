@@ -18,60 +18,24 @@
  * when; blinking is the module's own uv_timer on a real loop, timed here.
  * Opening a chip that does not exist goes to the real libgpiod. */
 #include "rc_test.h"
+#include "rc_test_gpiod.h"
 
 #include <errno.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <gpiod.h>
 
 #include "config/config.h"
 #include "engine/engine.h"
 #include "outputs/leds.h"
-#include "util/log.h"
 
-#define N(a) (sizeof(a) / sizeof((a)[0]))
+/* ---- The fake lines ------------------------------------------------------------ */
 
-/* ---- Captured log messages ------------------------------------------------------ */
-
-static struct {
-        unsigned n;
-        enum rc_log_level level[64];
-        char text[64][512];
-} logs;
-
-static void on_log(enum rc_log_level level, const char *msg, void *userdata) {
-        (void)userdata;
-        if (logs.n < N(logs.text)) {
-                logs.level[logs.n] = level;
-                snprintf(logs.text[logs.n], sizeof(logs.text[0]), "%s", msg);
-        }
-        logs.n++;
-}
-
-/* Messages at `level` that contain `needle`. */
-static unsigned logged(enum rc_log_level level, const char *needle) {
-        unsigned n = 0;
-
-        for (unsigned i = 0; i < logs.n && i < N(logs.text); i++)
-                n += logs.level[i] == level && strstr(logs.text[i], needle) != NULL;
-        return n;
-}
-
-/* ---- The fake libgpiod --------------------------------------------------------- */
-
-struct gpiod_chip *__real_gpiod_chip_open_by_name(const char *name);
-struct gpiod_chip *__wrap_gpiod_chip_open_by_name(const char *name);
 struct gpiod_line *__wrap_gpiod_chip_get_line(struct gpiod_chip *chip, unsigned int offset);
 int __wrap_gpiod_line_request_output(struct gpiod_line *line, const char *consumer,
                                      int default_val);
 int __wrap_gpiod_line_set_value(struct gpiod_line *line, int value);
 void __wrap_gpiod_line_release(struct gpiod_line *line);
-void __wrap_gpiod_chip_close(struct gpiod_chip *chip);
-
-static char the_chip;
 
 struct fake_line {
         unsigned offset;
@@ -81,9 +45,6 @@ struct fake_line {
 };
 
 static struct {
-        bool real_open;
-        char chip_name[64];
-        unsigned opens, closes;
         struct fake_line line[8];
         unsigned n_lines;
         int busy_offset; /* its request fails with EBUSY; -1: none */
@@ -94,21 +55,6 @@ static struct {
         } writes[256];
         unsigned n_writes;
 } fake;
-
-static int64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-struct gpiod_chip *__wrap_gpiod_chip_open_by_name(const char *name) {
-        if (fake.real_open)
-                return __real_gpiod_chip_open_by_name(name);
-        snprintf(fake.chip_name, sizeof(fake.chip_name), "%s", name);
-        fake.opens++;
-        return (struct gpiod_chip *)&the_chip;
-}
 
 struct gpiod_line *__wrap_gpiod_chip_get_line(struct gpiod_chip *chip, unsigned int offset) {
         struct fake_line *l;
@@ -163,11 +109,6 @@ int __wrap_gpiod_line_set_value(struct gpiod_line *line, int value) {
 
 void __wrap_gpiod_line_release(struct gpiod_line *line) {
         fake_line(line)->releases++;
-}
-
-void __wrap_gpiod_chip_close(struct gpiod_chip *chip) {
-        assert_ptr_equal(chip, &the_chip);
-        fake.closes++;
 }
 
 static int line_value(unsigned offset) {
@@ -298,10 +239,9 @@ static bool closed;
 
 static int setup(void **state) {
         (void)state;
-        memset(&logs, 0, sizeof(logs));
+        rc_test_gpiod_reset();
         memset(&fake, 0, sizeof(fake));
         fake.busy_offset = -1;
-        rc_log_set_sink(on_log, NULL);
         snprintf(root, sizeof(root), "/tmp/rc-leds-XXXXXX");
         assert_non_null(mkdtemp(root));
         ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -331,6 +271,13 @@ static void close_leds(struct rc_leds *l) {
         assert_true(closed);
         rc_leds_free(l);
         kernel();
+}
+
+/* The LEDs of sysfs_config(): green (max 255), amber (max 1), red (max 127). */
+static void make_example_leds(void) {
+        make_led("green", 255);
+        make_led("amber", 1);
+        make_led("red", 127);
 }
 
 /* ok and hold on "green" (max 255), warn on "amber" (a GPIO LED: max 1), stop on
@@ -392,9 +339,7 @@ static void test_sysfs_patterns(void **state) {
         struct rc_leds *l;
 
         (void)state;
-        make_led("green", 255);
-        make_led("amber", 1);
-        make_led("red", 127);
+        make_example_leds();
         /* left on, with a trigger, as a Pi's activity LED: the start turns it off */
         put("green", "brightness", "255\n");
         put("green", "trigger", "none timer [heartbeat] default-on mmc0\n");
@@ -551,9 +496,7 @@ static void test_sysfs_unwritable(void **state) {
         struct rc_leds *l;
 
         (void)state;
-        make_led("green", 255);
-        make_led("amber", 1);
-        make_led("red", 127);
+        make_example_leds();
         make_unwritable("green", "brightness");
         c = sysfs_config();
         l = start(&c); /* the start's off fails: 1 */
@@ -597,9 +540,7 @@ static void test_sysfs_retry(void **state) {
         int64_t t0;
 
         (void)state;
-        make_led("green", 255);
-        make_led("amber", 1);
-        make_led("red", 127);
+        make_example_leds();
         c = sysfs_config();
         l = start(&c);
         make_unwritable("green", "delay_on");
@@ -631,9 +572,7 @@ static void test_sysfs_retry_bounded(void **state) {
         struct rc_leds *l;
 
         (void)state;
-        make_led("green", 255);
-        make_led("amber", 1);
-        make_led("red", 127);
+        make_example_leds();
         c = sysfs_config();
         l = start(&c);
         make_unwritable("amber", "delay_off");
@@ -667,7 +606,7 @@ static void test_off_backend(void **state) {
         assert_int_equal(st.changes, 2);
         assert_int_equal(st.write_errors, 0);
         assert_int_equal(st.current, RC_LED_STOP);
-        assert_int_equal(fake.opens, 0);
+        assert_int_equal(fake_chip.opens, 0);
         close_leds(l);
 }
 
@@ -679,9 +618,7 @@ static void test_actions(void **state) {
         struct rc_action a;
 
         (void)state;
-        make_led("green", 255);
-        make_led("amber", 1);
-        make_led("red", 127);
+        make_example_leds();
         c = sysfs_config();
         l = start(&c);
 
@@ -776,7 +713,7 @@ static void test_gpiod_patterns(void **state) {
         (void)state;
         uv_timer_init(&loop, &watch);
         assert_int_equal(rc_leds_new(&loop, &c, &l), 0);
-        assert_string_equal(fake.chip_name, "gpiochip0");
+        assert_string_equal(fake_chip.chip_name, "gpiochip0");
         assert_int_equal(fake.n_lines, 3); /* 17 shared by ok and hold */
         for (unsigned i = 0; i < fake.n_lines; i++) {
                 assert_int_equal(fake.line[i].requests, 1);
@@ -834,7 +771,7 @@ static void test_gpiod_patterns(void **state) {
                 assert_int_equal(fake.line[i].value, 0);
                 assert_int_equal(fake.line[i].releases, 1);
         }
-        assert_int_equal(fake.closes, 1);
+        assert_int_equal(fake_chip.closes, 1);
 }
 
 /* A line another program holds: reported once, its patterns counted as errors;
@@ -864,7 +801,7 @@ static void test_gpiod_chip_missing(void **state) {
         struct rc_leds *l = NULL;
 
         (void)state;
-        fake.real_open = true;
+        fake_chip.real_open = true;
         snprintf(c.gpio_chip, sizeof(c.gpio_chip), "rc-test-no-such-gpiochip");
         assert_int_equal(rc_leds_new(&loop, &c, &l), -ENOENT);
         assert_null(l);

@@ -346,21 +346,6 @@ static void test_body_and_placement(void **state) {
 
 /* ---- Kubios HRV reference through the real decoder ---- */
 
-/* Read "key = value" from a Kubios result file. */
-static double kubios_value(const char *path, const char *key) {
-        FILE *f = fopen(path, "r");
-        char line[256];
-        double v = NAN;
-
-        assert_non_null(f);
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, key, strlen(key)) == 0 && strchr(line, '='))
-                        v = strtod(strchr(line, '=') + 1, NULL);
-        fclose(f);
-        assert_false(isnan(v));
-        return v;
-}
-
 /* Send a one-hour RR series as Heart Rate Measurement packets (8-bit HR, contact,
  * RR present; every RR rounded to 1/1024 s), a packet as soon as at least a second
  * of beat time has passed since the last (2 beats each at these rates; at most 9),
@@ -427,7 +412,7 @@ static void kubios_check(const char *series, double tolerance) {
 
         snprintf(path, sizeof(path), "%s/tests/fixtures/hrv/series_%s_kubios.txt", RC_SOURCE_DIR,
                  series);
-        kubios = kubios_value(path, "RMSSD (ms)");
+        kubios = rc_test_kubios_value(path, "RMSSD (ms)");
         hrv_series(series, &rmssd, &hr);
         print_message("series %s: RMSSD %.3f ms, Kubios %.4f ms (%+.2f %%); mean HR %.2f\n", series,
                       rmssd, kubios, 100 * (rmssd - kubios) / kubios, hr);
@@ -436,9 +421,9 @@ static void kubios_check(const char *series, double tolerance) {
          * agrees to the 4 decimals printed; see test_hr.c). The cleaning rejects
          * no beat of series 4 or 5 (test_hr.c), so only the rounding to 1/1024 s
          * differs: at most 0.49 ms a beat, 0.054 % of their mean RR (912, 923 ms). */
-        assert_near(60000.0 / kubios_value(path, "Mean RR  (ms)"),
-                    kubios_value(path, "Mean HR (beats/min)"), 1e-3);
-        assert_rel(hr, kubios_value(path, "Mean HR (beats/min)"), 0.00054);
+        assert_near(60000.0 / rc_test_kubios_value(path, "Mean RR  (ms)"),
+                    rc_test_kubios_value(path, "Mean HR (beats/min)"), 1e-3);
+        assert_rel(hr, rc_test_kubios_value(path, "Mean HR (beats/min)"), 0.00054);
 }
 
 /* Series 4 and 5 are nearly clean: within 1 % (data/hrv/README.md). */

@@ -118,12 +118,6 @@ static uint64_t nth_link_line(const char *addr, enum rc_what what, size_t i) {
         return UINT64_MAX;
 }
 
-static void hex(const uint8_t *p, size_t n, char *out) {
-        for (size_t i = 0; i < n; i++)
-                sprintf(out + 2 * i, "%02x", p[i]);
-        out[2 * n] = '\0';
-}
-
 /* ---- a recording client ----------------------------------------------------------------- */
 
 #define MAX_EV 6000
@@ -309,7 +303,7 @@ static void value_str(sd_bus_message *m, char *out, size_t cap) {
 
                         assert_true(sd_bus_message_read_array(m, 'y', &p, &n) >= 0);
                         if (2 * n + 1 <= cap)
-                                hex(p, n, out);
+                                rc_hex_encode(p, n, out);
                         return;
                 }
                 if (strcmp(contents, "s") == 0 || strcmp(contents, "o") == 0) {
@@ -431,8 +425,9 @@ static const char *om_object(sd_bus_message *m) {
 
 static bool is_om(const struct ev *e, const void *ctx) {
         const struct om_want *w = ctx;
-        const char *path;
+        const char *path, *name;
         size_t n = strlen(w->prefix);
+        bool found = false;
 
         if (e->kind != EV_SIGNAL ||
             !sd_bus_message_is_signal(e->m, "org.freedesktop.DBus.ObjectManager", w->member))
@@ -444,33 +439,38 @@ static bool is_om(const struct ev *e, const void *ctx) {
         if (!w->iface)
                 return true;
         if (strcmp(w->member, "InterfacesRemoved") == 0) {
-                const char *name;
-                bool found = false;
-
                 assert_true(sd_bus_message_enter_container(e->m, 'a', "s") > 0);
                 while (sd_bus_message_read(e->m, "s", &name) > 0)
                         found |= strcmp(name, w->iface) == 0;
                 return found;
-        } else {
-                const char *name;
-                bool found = false;
-
-                assert_true(sd_bus_message_enter_container(e->m, 'a', "{sa{sv}}") > 0);
-                while (sd_bus_message_enter_container(e->m, 'e', "sa{sv}") > 0) {
-                        assert_true(sd_bus_message_read(e->m, "s", &name) > 0);
-                        found |= strcmp(name, w->iface) == 0;
-                        assert_true(sd_bus_message_skip(e->m, "a{sv}") >= 0);
-                        assert_true(sd_bus_message_exit_container(e->m) >= 0);
-                }
-                return found;
         }
+        assert_true(sd_bus_message_enter_container(e->m, 'a', "{sa{sv}}") > 0);
+        while (sd_bus_message_enter_container(e->m, 'e', "sa{sv}") > 0) {
+                assert_true(sd_bus_message_read(e->m, "s", &name) > 0);
+                found |= strcmp(name, w->iface) == 0;
+                assert_true(sd_bus_message_skip(e->m, "a{sv}") >= 0);
+                assert_true(sd_bus_message_exit_container(e->m) >= 0);
+        }
+        return found;
 }
 
 /* ---- calls ------------------------------------------------------------------------------ */
 
+/* A method call of org.bluez with `types` and the arguments in ap (none if NULL). */
+static sd_bus_message *new_call(struct client *cl, const char *path, const char *iface,
+                                const char *member, const char *types, va_list ap) {
+        sd_bus_message *m = NULL;
+
+        assert_true(sd_bus_message_new_method_call(cl->bus, &m, "org.bluez", path, iface, member) >=
+                    0);
+        if (types)
+                assert_true(sd_bus_message_appendv(m, types, ap) >= 0);
+        return m;
+}
+
 static void call_async(struct client *cl, const char *tag, const char *path, const char *iface,
                        const char *member, const char *types, ...) {
-        sd_bus_message *m = NULL;
+        sd_bus_message *m;
         struct call_ctx *c;
         va_list ap;
 
@@ -478,42 +478,40 @@ static void call_async(struct client *cl, const char *tag, const char *path, con
         c = &cl->calls[cl->n_calls++];
         c->cl = cl;
         snprintf(c->tag, sizeof(c->tag), "%s", tag);
-        assert_true(sd_bus_message_new_method_call(cl->bus, &m, "org.bluez", path, iface, member) >=
-                    0);
-        if (types) {
-                va_start(ap, types);
-                assert_true(sd_bus_message_appendv(m, types, ap) >= 0);
-                va_end(ap);
-        }
+        va_start(ap, types);
+        m = new_call(cl, path, iface, member, types, ap);
+        va_end(ap);
         assert_true(sd_bus_call_async(cl->bus, NULL, m, on_reply, c, 10 * 1000 * 1000) >= 0);
         sd_bus_message_unref(m);
 }
 
-/* A call and its reply (or error name into *ret_error, NULL when it succeeded). */
-static sd_bus_message *call(struct client *cl, const char **ret_error, const char *path,
-                            const char *iface, const char *member, const char *types, ...) {
-        static char errname[128], errmsg[512];
+static char last_errmsg[512];
+
+/* The message of the last error a call got. */
+static const char *last_error_message(void) {
+        return last_errmsg;
+}
+
+/* A call and its reply; on an error, its name into *ret_error (NULL when it
+ * succeeded) and its message kept for last_error_message(). Without ret_error, an
+ * error fails the test. */
+static sd_bus_message *vcall(struct client *cl, const char **ret_error, const char *path,
+                             const char *iface, const char *member, const char *types, va_list ap) {
+        static char errname[128];
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *m = NULL, *reply = NULL;
-        va_list ap;
+        sd_bus_message *m = new_call(cl, path, iface, member, types, ap), *reply = NULL;
         int r;
 
-        assert_true(sd_bus_message_new_method_call(cl->bus, &m, "org.bluez", path, iface, member) >=
-                    0);
-        if (types) {
-                va_start(ap, types);
-                assert_true(sd_bus_message_appendv(m, types, ap) >= 0);
-                va_end(ap);
-        }
         r = sd_bus_call(cl->bus, m, 10 * 1000 * 1000, &error, &reply);
         sd_bus_message_unref(m);
         if (r < 0) {
                 snprintf(errname, sizeof(errname), "%s", error.name ? error.name : "?");
-                snprintf(errmsg, sizeof(errmsg), "%s", error.message ? error.message : "");
+                snprintf(last_errmsg, sizeof(last_errmsg), "%s",
+                         error.message ? error.message : "");
                 sd_bus_error_free(&error);
                 if (!ret_error)
                         fail_msg("%s.%s on %s failed: %s: %s", iface, member, path, errname,
-                                 errmsg);
+                                 last_errmsg);
                 *ret_error = errname;
                 return NULL;
         }
@@ -522,42 +520,40 @@ static sd_bus_message *call(struct client *cl, const char **ret_error, const cha
         return reply;
 }
 
-static const char *last_error_message(void);
-static char last_errmsg[512];
+static sd_bus_message *call(struct client *cl, const char **ret_error, const char *path,
+                            const char *iface, const char *member, const char *types, ...) {
+        sd_bus_message *reply;
+        va_list ap;
 
-static const char *last_error_message(void) {
-        return last_errmsg;
+        va_start(ap, types);
+        reply = vcall(cl, ret_error, path, iface, member, types, ap);
+        va_end(ap);
+        return reply;
 }
 
-/* The error name of a call expected to fail (message kept for last_error_message). */
+/* The error name of a call expected to fail, "(success)" if it did not. */
 static const char *call_error(struct client *cl, const char *path, const char *iface,
                               const char *member, const char *types, ...) {
-        static char errname[128];
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message *m = NULL, *reply = NULL;
+        const char *err;
         va_list ap;
-        int r;
 
-        assert_true(sd_bus_message_new_method_call(cl->bus, &m, "org.bluez", path, iface, member) >=
-                    0);
-        if (types) {
-                va_start(ap, types);
-                assert_true(sd_bus_message_appendv(m, types, ap) >= 0);
-                va_end(ap);
-        }
-        r = sd_bus_call(cl->bus, m, 10 * 1000 * 1000, &error, &reply);
-        sd_bus_message_unref(m);
-        sd_bus_message_unref(reply);
-        if (r >= 0)
-                return "(success)";
-        snprintf(errname, sizeof(errname), "%s", error.name ? error.name : "?");
-        snprintf(last_errmsg, sizeof(last_errmsg), "%s", error.message ? error.message : "");
-        sd_bus_error_free(&error);
-        return errname;
+        va_start(ap, types);
+        sd_bus_message_unref(vcall(cl, &err, path, iface, member, types, ap));
+        va_end(ap);
+        return err ? err : "(success)";
 }
 
 static void call_ok(struct client *cl, const char *path, const char *iface, const char *member) {
         sd_bus_message_unref(call(cl, NULL, path, iface, member, NULL));
+}
+
+/* ReadValue without options: the value as text (hex). */
+static void read_value(struct client *cl, const char *path, const char *iface, char *val,
+                       size_t cap) {
+        sd_bus_message *reply = call(cl, NULL, path, iface, "ReadValue", "a{sv}", 0);
+
+        value_str(reply, val, cap);
+        sd_bus_message_unref(reply);
 }
 
 /* Properties.Get: the variant's signature and value as text. */
@@ -1313,10 +1309,8 @@ static void test_read_values(void **state) {
 
         /* Each read returns the trace's value; Value follows, before the reply. */
         from = cl->n;
-        r = call(cl, NULL, info_p, "org.bluez.GattCharacteristic1", "ReadValue", "a{sv}", 0);
-        value_str(r, val, sizeof(val));
-        sd_bus_message_unref(r);
-        hex(info->data, info->len, want);
+        read_value(cl, info_p, "org.bluez.GattCharacteristic1", val, sizeof(val));
+        rc_hex_encode(info->data, info->len, want);
         assert_string_equal(val, want);
         {
                 struct pc_want w = {info_p, "org.bluez.GattCharacteristic1", "Value", want};
@@ -1328,16 +1322,12 @@ static void test_read_values(void **state) {
         assert_string_equal(sig, "ay");
         assert_string_equal(val, want);
 
-        r = call(cl, NULL, place_p, "org.bluez.GattCharacteristic1", "ReadValue", "a{sv}", 0);
-        value_str(r, val, sizeof(val));
-        sd_bus_message_unref(r);
-        hex(place->data, place->len, want);
+        read_value(cl, place_p, "org.bluez.GattCharacteristic1", val, sizeof(val));
+        rc_hex_encode(place->data, place->len, want);
         assert_string_equal(val, want);
 
-        r = call(cl, NULL, batt_p, "org.bluez.GattCharacteristic1", "ReadValue", "a{sv}", 0);
-        value_str(r, val, sizeof(val));
-        sd_bus_message_unref(r);
-        hex(batt->data, batt->len, want);
+        read_value(cl, batt_p, "org.bluez.GattCharacteristic1", val, sizeof(val));
+        rc_hex_encode(batt->data, batt->len, want);
         assert_string_equal(val, want);
 
         /* The offset option: the value from there. */
@@ -1345,7 +1335,7 @@ static void test_read_values(void **state) {
                  "offset", "q", 3);
         value_str(r, val, sizeof(val));
         sd_bus_message_unref(r);
-        hex(info->data + 3, info->len - 3, want);
+        rc_hex_encode(info->data + 3, info->len - 3, want);
         assert_string_equal(val, want);
         assert_string_equal(call_error(cl, info_p, "org.bluez.GattCharacteristic1", "ReadValue",
                                        "a{sv}", 1, "offset", "q", (uint16_t)(info->len + 1)),
@@ -1372,9 +1362,7 @@ static void test_read_values(void **state) {
                                  mo_find_uuid(&mo, ccc, "org.bluez.GattDescriptor1", UUID_CCC));
                         mo_free(&mo);
                 }
-                r = call(cl, NULL, ccc, "org.bluez.GattDescriptor1", "ReadValue", "a{sv}", 0);
-                value_str(r, val, sizeof(val));
-                sd_bus_message_unref(r);
+                read_value(cl, ccc, "org.bluez.GattDescriptor1", val, sizeof(val));
                 assert_string_equal(val, "0000");
                 assert_string_equal(call_error(cl, ccc, "org.bluez.GattDescriptor1", "WriteValue",
                                                "aya{sv}", 2, 1, 0, 0),
@@ -1455,7 +1443,7 @@ static void test_start_notify_stream(void **state) {
         for (size_t i = 0; i < n; i++) {
                 const struct tline *l = nth_value(ROLLER, UUID_ROLLER_IMU, i);
 
-                hex(l->data, l->len, want);
+                rc_hex_encode(l->data, l->len, want);
                 if (strcmp(got[i], want) != 0)
                         fail_msg("notification %zu: %s, the trace has %s", i, got[i], want);
         }
@@ -1582,7 +1570,7 @@ static void test_withhold_acquire_notify(void **state) {
                 assert_true(i >= 0);
                 pc_prop(cl->ev[i].m, "org.bluez.GattCharacteristic1", "Value", NULL, 0, val,
                         sizeof(val));
-                hex(first->data, first->len, want);
+                rc_hex_encode(first->data, first->len, want);
                 assert_string_equal(val, want);
         }
         free((void *)hrm);
@@ -1795,7 +1783,8 @@ static void test_trace_relink(void **state) {
                 dump(fx);
         assert_true(i >= 0);
         pc_prop(cl->ev[i].m, "org.bluez.GattCharacteristic1", "Value", NULL, 0, val, sizeof(val));
-        hex(nth_value(ROLLER, UUID_BUTTON, 1)->data, nth_value(ROLLER, UUID_BUTTON, 1)->len, want);
+        rc_hex_encode(nth_value(ROLLER, UUID_BUTTON, 1)->data,
+                      nth_value(ROLLER, UUID_BUTTON, 1)->len, want);
         assert_string_equal(val, want);
         free((void *)button);
         stop(fx);

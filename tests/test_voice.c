@@ -25,6 +25,7 @@
 
 #include "config/config.h"
 #include "outputs/voice.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -289,14 +290,6 @@ static void audio_free(struct audio *a) {
         memset(a, 0, sizeof(*a));
 }
 
-static uint32_t rd32(const uint8_t *p) {
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t rd16(const uint8_t *p) {
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-
 static int read_all(int fd, uint8_t **ret, size_t *ret_size) {
         size_t cap = 65536, n = 0;
         uint8_t *b = malloc(cap);
@@ -331,17 +324,17 @@ static void wav_load(const char *path, struct audio *a) {
         if (a->size < 44)
                 fail_msg("%s: %zu bytes, not a WAV file", path, a->size);
         assert_memory_equal(h, "RIFF", 4);
-        assert_int_equal(rd32(h + 4), a->size - 8);
+        assert_int_equal(rc_le32(h + 4), a->size - 8);
         assert_memory_equal(h + 8, "WAVEfmt ", 8);
-        assert_int_equal(rd32(h + 16), 16);
-        assert_int_equal(rd16(h + 20), 1); /* PCM */
-        a->channels = rd16(h + 22);
-        a->rate = rd32(h + 24);
-        assert_int_equal(rd32(h + 28), a->rate * a->channels * 2);
-        assert_int_equal(rd16(h + 32), a->channels * 2);
-        assert_int_equal(rd16(h + 34), 16);
+        assert_int_equal(rc_le32(h + 16), 16);
+        assert_int_equal(rc_le16(h + 20), 1); /* PCM */
+        a->channels = rc_le16(h + 22);
+        a->rate = rc_le32(h + 24);
+        assert_int_equal(rc_le32(h + 28), a->rate * a->channels * 2);
+        assert_int_equal(rc_le16(h + 32), a->channels * 2);
+        assert_int_equal(rc_le16(h + 34), 16);
         assert_memory_equal(h + 36, "data", 4);
-        assert_int_equal(rd32(h + 40), a->size - 44);
+        assert_int_equal(rc_le32(h + 40), a->size - 44);
         assert_int_equal((a->size - 44) % (2 * a->channels), 0);
         a->pcm = (const int16_t *)(a->bytes + 44);
         a->samples = (a->size - 44) / 2;
@@ -388,7 +381,7 @@ static void reference(const struct rc_voice_config *c, const char *text, struct 
         assert_true(a->size > 12);
         assert_memory_equal(a->bytes, "RIFF", 4);
         while (off + 8 <= a->size && memcmp(a->bytes + off, "data", 4) != 0)
-                off += 8 + rd32(a->bytes + off + 4);
+                off += 8 + rc_le32(a->bytes + off + 4);
         assert_true(off + 8 <= a->size);
         a->rate = 22050;
         a->channels = 1;

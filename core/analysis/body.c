@@ -64,8 +64,8 @@ static double pitch_of(const double g[3]) {
         return asin(x) * RAD2DEG;
 }
 
-enum rc_posture rc_body_classify(const double grav[3], enum rc_posture current) {
-        double pitch = pitch_of(grav);
+/* rc_body_classify, given the pitch of grav (a block has already worked it out). */
+static enum rc_posture classify(const double grav[3], double pitch, enum rc_posture current) {
         double h = RC_BODY_HYSTERESIS_DEG;
         /* thresholds move away from the current posture by the hysteresis */
         double standing = RC_BODY_STANDING_DEG + (current == RC_POSTURE_STANDING ? -h : h);
@@ -100,6 +100,10 @@ enum rc_posture rc_body_classify(const double grav[3], enum rc_posture current) 
         return roll > 0 ? RC_POSTURE_SIDE_RIGHT : RC_POSTURE_SIDE_LEFT;
 }
 
+enum rc_posture rc_body_classify(const double grav[3], enum rc_posture current) {
+        return classify(grav, pitch_of(grav), current);
+}
+
 static void body_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         struct rc_body *b = ctx;
         /* the block spans 100 ms even when some of its samples were lost */
@@ -132,7 +136,7 @@ static void body_close(void *ctx, int64_t start_dev, int64_t end_dev) {
 
         if (!trunk_placement(b->placement))
                 return;
-        p = rc_body_classify(b->grav, b->posture);
+        p = classify(b->grav, b->pitch_deg, b->posture);
         if (p == b->posture) {
                 b->candidate_blocks = 0;
                 return;

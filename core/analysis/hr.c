@@ -200,12 +200,6 @@ static void feed_rr(struct rc_hr_state *s, uint16_t raw, int64_t rx_ms) {
         diff_expire(s);
 }
 
-static enum rc_contact contact_from_flags(uint8_t flags) {
-        if (!(flags & RC_HR_FLAG_CONTACT_SUPPORTED))
-                return RC_CONTACT_UNSUPPORTED;
-        return (flags & RC_HR_FLAG_CONTACT_DETECTED) ? RC_CONTACT_OK : RC_CONTACT_LOST;
-}
-
 void rc_hr_init(struct rc_hr_state *s) {
         memset(s, 0, sizeof(*s));
         s->contact = RC_CONTACT_UNSUPPORTED;
@@ -245,7 +239,7 @@ int rc_hr_feed(struct rc_hr_state *s, int64_t t_ms, const struct rc_hr_measureme
         } else {
                 s->last_bpm = 0;
         }
-        s->contact = contact_from_flags(m->flags);
+        s->contact = m->contact; /* the decoder read bits 1-2 */
 
         if (s->any_event && t_ms - s->last_event_ms < RC_HR_EVENT_MIN_GAP_MS)
                 return 0;

@@ -128,17 +128,20 @@ static enum rc_device_kind kind_of(enum rc_char c) {
         }
 }
 
-/* The device is now known to be of `kind`: start its analysis and announce it. */
+/* The device sent a characteristic of `kind`: the first time, start its analysis
+ * and announce it. Roller Info and Placement are applied by their own cases: they
+ * differ from the analysis' defaults only once they have been read, and reading
+ * them classifies the device. */
 static void classify(struct rc_device *d, enum rc_device_kind kind) {
+        if (d->kind != RC_KIND_UNKNOWN)
+                return;
         d->kind = kind;
         switch (kind) {
         case RC_KIND_ROLLER:
                 rc_roller_init(&d->a.roller, device_emit, d);
-                rc_roller_set_info(&d->a.roller, &d->info);
                 break;
         case RC_KIND_BODY:
                 rc_body_init(&d->a.body, device_emit, d);
-                rc_body_set_placement(&d->a.body, d->placement);
                 break;
         case RC_KIND_HR:
                 rc_hr_init(&d->a.hr);
@@ -204,8 +207,7 @@ static int feed_value(struct rc_session *s, struct rc_device *d, const struct rc
                 r = rc_decode_imu(n->data, n->len, c == RC_CHAR_BODY_IMU, &b, &why);
                 if (r < 0)
                         break;
-                if (d->kind == RC_KIND_UNKNOWN)
-                        classify(d, k);
+                classify(d, k);
                 if (k == RC_KIND_ROLLER)
                         rc_roller_feed(&d->a.roller, (int64_t)n->t_us, &b);
                 else
@@ -218,8 +220,7 @@ static int feed_value(struct rc_session *s, struct rc_device *d, const struct rc
                 r = rc_decode_button(n->data, n->len, &b, &why);
                 if (r < 0)
                         break;
-                if (d->kind == RC_KIND_UNKNOWN)
-                        classify(d, k);
+                classify(d, k);
                 ev.type = RC_EV_BUTTON;
                 ev.button.press = b.press;
                 device_emit(&ev, d);
@@ -231,19 +232,15 @@ static int feed_value(struct rc_session *s, struct rc_device *d, const struct rc
                 r = rc_decode_roller_info(n->data, n->len, &d->info, &why);
                 if (r < 0)
                         break;
-                if (d->kind == RC_KIND_UNKNOWN)
-                        classify(d, k);
-                else
-                        rc_roller_set_info(&d->a.roller, &d->info);
+                classify(d, k);
+                rc_roller_set_info(&d->a.roller, &d->info);
                 return 0;
         case RC_CHAR_BODY_PLACEMENT:
                 r = rc_decode_placement(n->data, n->len, &d->placement, &why);
                 if (r < 0)
                         break;
-                if (d->kind == RC_KIND_UNKNOWN)
-                        classify(d, k);
-                else
-                        rc_body_set_placement(&d->a.body, d->placement);
+                classify(d, k);
+                rc_body_set_placement(&d->a.body, d->placement);
                 return 0;
         case RC_CHAR_HR_MEASUREMENT: {
                 struct rc_hr_measurement m;
@@ -251,8 +248,7 @@ static int feed_value(struct rc_session *s, struct rc_device *d, const struct rc
                 r = rc_decode_hr_measurement(n->data, n->len, &m, &why);
                 if (r < 0)
                         break;
-                if (d->kind == RC_KIND_UNKNOWN)
-                        classify(d, k);
+                classify(d, k);
                 if (rc_hr_feed(&d->a.hr, s->now_ms, &m, &ev))
                         device_emit(&ev, d);
                 return 0;

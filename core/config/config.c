@@ -40,8 +40,6 @@ void rc_config_defaults(struct rc_config *c) {
         c->profile.level = RC_LEVEL_BEGINNER;
         c->profile.conditions = 0;
         c->profile.session_minutes = 0; /* by level */
-        memset(&c->plugins, 0, sizeof(c->plugins));
-        memset(&c->devices, 0, sizeof(c->devices));
         c->voice = (struct rc_voice_config){.output = RC_VOICE_ALSA,
                                             .alsa_device = "default",
                                             .voice = "en-us",
@@ -134,6 +132,13 @@ enum kind {
 static const char *const level_choices[] = {"beginner", "regular", NULL};
 static const char *const output_choices[] = {"alsa", "wav", "off", NULL};
 static const char *const leds_choices[] = {"off", "sysfs", "gpiod", NULL};
+
+int rc_voice_output_from_name(const char *name) {
+        for (int i = 0; output_choices[i]; i++)
+                if (strcmp(name, output_choices[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
 
 #define AT(field) offsetof(struct rc_config, field)
 

@@ -128,3 +128,5 @@ const char *rc_level_name(enum rc_level l);
 const char *rc_condition_name(unsigned bit);
 /* Parse a condition name; -EINVAL if unknown. */
 int rc_condition_from_name(const char *name, unsigned *ret_bit);
+/* [voice] output's names: "alsa", "wav", "off" → enum rc_voice_output; -EINVAL. */
+int rc_voice_output_from_name(const char *name);

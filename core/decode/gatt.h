@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
 #include "util/ids.h"
 
 /* Characteristics the hub knows. */
@@ -174,7 +175,7 @@ struct rc_hr_measurement {
 int rc_decode_hr_measurement(const uint8_t *p, size_t len, struct rc_hr_measurement *ret,
                              enum rc_decode_reason *ret_reason);
 static inline uint16_t rc_hr_rr(const struct rc_hr_measurement *m, unsigned i) {
-        return (uint16_t)(m->rr_bytes[2 * i] | (m->rr_bytes[2 * i + 1] << 8));
+        return rc_le16(m->rr_bytes + 2 * i);
 }
 
 /* ---- Battery Level (0x2A19) ------------------------------------------------------ */

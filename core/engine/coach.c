@@ -156,7 +156,7 @@ void rc__push_step_event(lua_State *L, const struct rc_engine *e, const struct r
         lua_createtable(L, 0, 5);
         set_str(L, "event", "step");
         set_int(L, "t_ms", st->t_ms);
-        set_str(L, "routine", e->routine_name[0] ? e->routine_name : NULL);
+        set_str(L, "routine", rc__routine_name(e));
         set_str(L, "step", st->step);
         set_str(L, "direction", st->direction[0] ? st->direction : NULL);
 }
@@ -421,8 +421,8 @@ static int session_index(lua_State *L) {
         const struct rc_engine *e = plugin_of(L)->e;
         const char *k = luaL_checkstring(L, 2);
 
-        if (strcmp(k, "routine") == 0 && e->routine_name[0])
-                lua_pushstring(L, e->routine_name);
+        if (strcmp(k, "routine") == 0 && e->routine)
+                lua_pushstring(L, e->routine->name);
         else if (strcmp(k, "step") == 0 && e->step[0])
                 lua_pushstring(L, e->step);
         else if (strcmp(k, "started") == 0)

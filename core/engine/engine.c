@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "engine/engine_internal.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define DEFAULT_INSTRUCTIONS 2000000u
@@ -23,30 +24,40 @@
 static const char *const priority_names[] = {"info", "cue", "warning", "safety"};
 static const char *const led_names[] = {"off", "ok", "hold", "warn", "stop"};
 
+#define N_NAMES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The index of `name` in names[n], or -EINVAL. */
+static int name_index(const char *const *names, unsigned n, const char *name) {
+        for (unsigned i = 0; i < n; i++)
+                if (strcmp(name, names[i]) == 0)
+                        return (int)i;
+        return -EINVAL;
+}
+
 const char *rc_priority_name(enum rc_priority p) {
-        return (unsigned)p < 4 ? priority_names[p] : "info";
+        return (unsigned)p < N_NAMES(priority_names) ? priority_names[p] : "info";
 }
 
 int rc_priority_from_name(const char *name, enum rc_priority *ret) {
-        for (unsigned i = 0; i < 4; i++)
-                if (strcmp(name, priority_names[i]) == 0) {
-                        *ret = (enum rc_priority)i;
-                        return 0;
-                }
-        return -EINVAL;
+        int i = name_index(priority_names, N_NAMES(priority_names), name);
+
+        if (i < 0)
+                return i;
+        *ret = (enum rc_priority)i;
+        return 0;
 }
 
 const char *rc_led_name(enum rc_led_pattern p) {
-        return (unsigned)p < 5 ? led_names[p] : "off";
+        return (unsigned)p < N_NAMES(led_names) ? led_names[p] : "off";
 }
 
 int rc_led_from_name(const char *name, enum rc_led_pattern *ret) {
-        for (unsigned i = 0; i < 5; i++)
-                if (strcmp(name, led_names[i]) == 0) {
-                        *ret = (enum rc_led_pattern)i;
-                        return 0;
-                }
-        return -EINVAL;
+        int i = name_index(led_names, N_NAMES(led_names), name);
+
+        if (i < 0)
+                return i;
+        *ret = (enum rc_led_pattern)i;
+        return 0;
 }
 
 /* ---- life cycle ------------------------------------------------------------------- */
@@ -90,23 +101,24 @@ oom:
         return -ENOMEM;
 }
 
+static void cancel_plugin_timers(struct rc_engine *e, struct rc__plugin *p);
+
+/* Free a plugin: its timers cancelled, its state closed, its store dropped (not saved). */
 static void plugin_free(struct rc__plugin *p) {
         if (!p)
                 return;
+        cancel_plugin_timers(p->e, p);
         rc__sandbox_close(&p->sb);
         cJSON_Delete(p->store);
         free(p->path);
         free(p);
 }
 
-static void cancel_plugin_timers(struct rc_engine *e, struct rc__plugin *p);
-
 void rc_engine_free(struct rc_engine *e) {
         if (!e)
                 return;
         for (unsigned i = 0; i < e->n_plugins; i++) {
                 rc__store_flush(e, e->plugins[i]);
-                cancel_plugin_timers(e, e->plugins[i]);
                 plugin_free(e->plugins[i]);
         }
         for (unsigned i = 0; i < RC_ENGINE_MAX_DIRS; i++)
@@ -204,23 +216,25 @@ static bool receives(const struct rc_engine *e, const struct rc__plugin *p) {
         return p->enabled && (!p->routine || p == e->routine);
 }
 
+/* Run p's handlers of one event, each in its own protected call, for as long as p
+ * receives events (a failing handler may disable it). */
+static void call_handlers(struct rc_engine *e, struct rc__plugin *p, int event,
+                          const struct rc_event *ev, const struct rc__step_event *step) {
+        for (unsigned i = 1; receives(e, p) && i <= p->n_handlers[event]; i++) {
+                struct handler_ctx c = {.p = p, .event = event, .i = i, .ev = ev, .step = step};
+
+                call_plugin(e, p, handler_trampoline, &c);
+        }
+}
+
 static void drain(struct rc_engine *e);
 
-/* Deliver one event to every plugin that receives it, each handler in its own
- * protected call. */
+/* Deliver one event to every plugin that receives it. */
 static void deliver(struct rc_engine *e, int event, const struct rc_event *ev,
                     const struct rc__step_event *step) {
         e->depth++;
-        for (unsigned k = 0; k < e->n_plugins; k++) {
-                struct rc__plugin *p = e->plugins[k];
-
-                for (unsigned i = 1; receives(e, p) && i <= p->n_handlers[event]; i++) {
-                        struct handler_ctx c = {
-                                .p = p, .event = event, .i = i, .ev = ev, .step = step};
-
-                        call_plugin(e, p, handler_trampoline, &c);
-                }
-        }
+        for (unsigned k = 0; k < e->n_plugins; k++)
+                call_handlers(e, e->plugins[k], event, ev, step);
         e->depth--;
         drain(e);
 }
@@ -254,12 +268,11 @@ static void drain(struct rc_engine *e) {
 }
 
 void rc__engine_queue_step(struct rc_engine *e, const char *step, const char *direction) {
-        struct rc_action a = {.kind = RC_ACTION_STEP,
-                              .plugin = e->routine ? e->routine->name : NULL};
+        struct rc_action a = {.kind = RC_ACTION_STEP, .plugin = rc__routine_name(e)};
         struct rc__step_event *st;
 
         snprintf(e->step, sizeof(e->step), "%s", step);
-        a.step.routine = e->routine_name[0] ? e->routine_name : NULL;
+        a.step.routine = rc__routine_name(e);
         a.step.step = e->step;
         a.step.direction = direction;
         rc__engine_emit(e, &a);
@@ -397,8 +410,7 @@ int rc__engine_timer_add(struct rc_engine *e, struct rc__plugin *p, int fn_ref, 
         return 0;
 }
 
-static void timer_release(struct rc_engine *e, struct rc__timer *t) {
-        (void)e;
+static void timer_release(struct rc__timer *t) {
         if (t->p->sb.L)
                 luaL_unref(t->p->sb.L, LUA_REGISTRYINDEX, t->fn_ref);
         t->p->timers--;
@@ -416,7 +428,7 @@ void rc__engine_timer_cancel(struct rc_engine *e, struct rc__plugin *p, uint32_t
                 return; /* fired (once) or cancelled already */
         if (t->heap_pos < e->heap_n && e->heap[t->heap_pos] == t)
                 heap_remove(e, t);
-        timer_release(e, t);
+        timer_release(t);
 }
 
 static void cancel_plugin_timers(struct rc_engine *e, struct rc__plugin *p) {
@@ -458,7 +470,7 @@ void rc_engine_advance(struct rc_engine *e, int64_t t_ms) {
                 e->depth--;
                 /* unless the callback cancelled it (or its plugin was disabled) */
                 if (t->used && t->gen == gen && t->period_ms == 0) {
-                        timer_release(e, t); /* a one-shot timer is spent */
+                        timer_release(t); /* a one-shot timer is spent */
                 } else if (t->used && t->gen == gen) {
                         /* next period; a timer that fell behind fires once and catches up */
                         int64_t next = t->due_ms + t->period_ms;
@@ -484,32 +496,6 @@ int64_t rc_engine_next_due(const struct rc_engine *e) {
 }
 
 /* ---- loading ------------------------------------------------------------------------ */
-
-static int read_file(const char *path, char **ret, size_t *ret_len) {
-        FILE *f = fopen(path, "re");
-        char *buf;
-        size_t n;
-
-        if (!f)
-                return -errno;
-        buf = malloc(RC__PLUGIN_FILE_MAX + 1);
-        if (!buf) {
-                fclose(f);
-                return -ENOMEM;
-        }
-        n = fread(buf, 1, RC__PLUGIN_FILE_MAX + 1, f);
-        if (ferror(f) || n > RC__PLUGIN_FILE_MAX) {
-                int r = ferror(f) ? -EIO : -EFBIG;
-
-                fclose(f);
-                free(buf);
-                return r;
-        }
-        fclose(f);
-        *ret = buf;
-        *ret_len = n;
-        return 0;
-}
 
 struct load_ctx {
         const char *src;
@@ -541,7 +527,7 @@ static int load_plugin(struct rc_engine *e, const char *path, unsigned dir_index
         char *src = NULL;
         int r;
 
-        r = read_file(path, &src, &c.len);
+        r = rc_read_file(path, RC__PLUGIN_FILE_MAX, &src, &c.len);
         if (r < 0) {
                 rc_log_error("plugin %s: cannot read it: %s", path,
                              r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
@@ -580,7 +566,6 @@ static int load_plugin(struct rc_engine *e, const char *path, unsigned dir_index
         }
         if (r < 0) {
                 rc_log_error("plugin %s not loaded: %s", path, err);
-                cancel_plugin_timers(e, p);
                 plugin_free(p);
                 return r == -ENOMEM ? -ENOMEM : -EINVAL;
         }
@@ -591,15 +576,11 @@ static int load_plugin(struct rc_engine *e, const char *path, unsigned dir_index
         return 0;
 }
 
-static int find_plugin(const struct rc_engine *e, const char *name) {
+int rc_engine_find(const struct rc_engine *e, const char *name) {
         for (unsigned i = 0; i < e->n_plugins; i++)
                 if (strcmp(e->plugins[i]->name, name) == 0)
                         return (int)i;
         return -ENOENT;
-}
-
-int rc_engine_find(const struct rc_engine *e, const char *name) {
-        return find_plugin(e, name);
 }
 
 /* Put p in slot i in place of the plugin there (its timers cancelled, its store
@@ -607,7 +588,6 @@ int rc_engine_find(const struct rc_engine *e, const char *name) {
 static void replace_plugin(struct rc_engine *e, unsigned i, struct rc__plugin *p) {
         struct rc__plugin *old = e->plugins[i];
 
-        cancel_plugin_timers(e, old);
         if (old->store && old->store_dirty) {
                 cJSON_Delete(p->store);
                 p->store = old->store;
@@ -626,11 +606,10 @@ static int add_plugin(struct rc_engine *e, const char *path, unsigned dir_index,
 
         if (r < 0)
                 return r;
-        i = find_plugin(e, p->name);
+        i = rc_engine_find(e, p->name);
         if (i >= 0 && !reload && e->plugins[i]->dir_index >= dir_index) {
                 rc_log_error("plugin %s: a plugin named '%s' is already loaded from %s", path,
                              p->name, e->plugins[i]->path);
-                cancel_plugin_timers(e, p);
                 plugin_free(p);
                 return -EEXIST;
         }
@@ -644,7 +623,6 @@ static int add_plugin(struct rc_engine *e, const char *path, unsigned dir_index,
         if (e->n_plugins >= RC_ENGINE_MAX_PLUGINS) {
                 rc_log_error("plugin %s: the hub runs at most %d plugins", path,
                              RC_ENGINE_MAX_PLUGINS);
-                cancel_plugin_timers(e, p);
                 plugin_free(p);
                 return -ENOSPC;
         }
@@ -718,17 +696,11 @@ int rc_engine_reload(struct rc_engine *e, const char *path) {
         /* mid-session, the new version learns where the session is */
         if (e->started && !e->ended && receives(e, e->plugins[i])) {
                 struct rc_event ev = {.type = RC_EV_SESSION_START, .t_ms = e->now_ms};
-                struct rc__plugin *p = e->plugins[i];
 
-                ev.session_start.routine = e->routine_name[0] ? e->routine_name : NULL;
+                ev.session_start.routine = rc__routine_name(e);
                 ev.session_start.step = e->step[0] ? e->step : NULL;
                 e->depth++;
-                for (unsigned h = 1; h <= p->n_handlers[RC_EV_SESSION_START]; h++) {
-                        struct handler_ctx c = {
-                                .p = p, .event = RC_EV_SESSION_START, .i = h, .ev = &ev};
-
-                        call_plugin(e, p, handler_trampoline, &c);
-                }
+                call_handlers(e, e->plugins[i], RC_EV_SESSION_START, &ev, NULL);
                 e->depth--;
                 drain(e);
         }
@@ -764,7 +736,7 @@ static void on_event(const struct rc_event *ev, void *userdata) {
         if (ev->type == RC_EV_SESSION_END) {
                 e->ended = true;
                 a.session.started = false;
-                a.session.routine = e->routine_name[0] ? e->routine_name : NULL;
+                a.session.routine = rc__routine_name(e);
                 a.session.reason = ev->session_end.reason;
                 rc__engine_emit(e, &a);
                 /* the session is over: no timer outlives it */
@@ -787,7 +759,7 @@ int rc_engine_attach(struct rc_engine *e, struct rc_session *s, const char *rout
                 return -EINVAL;
         }
         if (routine) {
-                i = find_plugin(e, routine);
+                i = rc_engine_find(e, routine);
                 if (i < 0 || !e->plugins[i]->routine || !e->plugins[i]->enabled) {
                         char names[512] = "";
 
@@ -811,7 +783,6 @@ int rc_engine_attach(struct rc_engine *e, struct rc_session *s, const char *rout
                         return -ENOENT;
                 }
                 e->routine = e->plugins[i];
-                snprintf(e->routine_name, sizeof(e->routine_name), "%s", routine);
         }
         i = rc_session_subscribe(s, on_event, e);
         if (i < 0)

@@ -75,8 +75,7 @@ struct rc_engine {
         unsigned n_plugins;
 
         struct rc_session *session;
-        struct rc__plugin *routine;
-        char routine_name[RC_ENGINE_NAME_MAX + 1];
+        struct rc__plugin *routine; /* the session's routine (a reload replaces it), or NULL */
         char step[RC_ENGINE_NAME_MAX + 1]; /* the current step */
         bool started, ended, muted;
         int64_t now_ms, start_ms;
@@ -111,6 +110,11 @@ struct rc_engine {
 
         struct rc_engine_stats stats;
 };
+
+/* The session's routine's name, or NULL in a free session. */
+static inline const char *rc__routine_name(const struct rc_engine *e) {
+        return e->routine ? e->routine->name : NULL;
+}
 
 /* engine.c */
 void rc__engine_emit(struct rc_engine *e, struct rc_action *a);

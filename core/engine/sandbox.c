@@ -37,8 +37,6 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         if (!n)
                 return nsize <= old ? ptr : NULL; /* never refuse a shrink */
         sb->mem = sb->mem - old + nsize;
-        if (sb->mem > sb->mem_peak)
-                sb->mem_peak = sb->mem;
         return n;
 }
 
@@ -407,19 +405,5 @@ int rc__sandbox_call(struct rc__sandbox *sb, int nargs, char *err, size_t err_le
         lua_settop(L, base - 1);
         if (sb->killed)
                 return -EINTR;
-        return r == LUA_ERRMEM ? -ENOMEM : -EINVAL;
-}
-
-int rc__sandbox_load(struct rc__sandbox *sb, const char *src, size_t len, const char *chunkname,
-                     char *err, size_t err_len) {
-        int r = luaL_loadbufferx(sb->L, src, len, chunkname, "t");
-
-        if (r == LUA_OK)
-                return 0;
-        snprintf(err, err_len, "%s",
-                 r == LUA_ERRMEM                      ? "not enough memory"
-                 : lua_type(sb->L, -1) == LUA_TSTRING ? lua_tostring(sb->L, -1)
-                                                      : "error (no message)");
-        lua_pop(sb->L, 1);
         return r == LUA_ERRMEM ? -ENOMEM : -EINVAL;
 }

@@ -29,7 +29,7 @@
 struct rc__sandbox {
         lua_State *L;
         const char *name; /* for messages; owned by the caller */
-        size_t mem, mem_peak, mem_limit;
+        size_t mem, mem_limit;
         uint64_t budget, used;
         bool killed;
         /* the session clock, for os.time/os.clock (set by the owner) */
@@ -51,11 +51,6 @@ struct rc__sandbox *rc__sandbox_of(lua_State *L);
  * budget), -ENOMEM (out of its memory) or -EINVAL (an error), with a message and
  * traceback in err. The stack is back to what it was below the function. */
 int rc__sandbox_call(struct rc__sandbox *sb, int nargs, char *err, size_t err_len);
-
-/* Compile `len` bytes of Lua source (text only) named `chunkname` and push the
- * function. 0, or -EINVAL/-ENOMEM with a message in err (nothing pushed). */
-int rc__sandbox_load(struct rc__sandbox *sb, const char *src, size_t len, const char *chunkname,
-                     char *err, size_t err_len);
 
 /* Push a read-only view of the table at `idx`: a userdata whose __index reads the
  * table, whose __newindex raises an error, whose __pairs iterates the table, and

@@ -194,8 +194,8 @@ void rc__history_append(struct rc_engine *e, double duration_s) {
         }
         fprintf(f, "{\"started_at\":%lld,\"duration_s\":%.1f",
                 (long long)(e->opts.wall_start_s + e->start_ms / 1000), duration_s);
-        if (e->routine_name[0])
-                fprintf(f, ",\"routine\":\"%s\"", e->routine_name);
+        if (e->routine)
+                fprintf(f, ",\"routine\":\"%s\"", e->routine->name);
         fputs("}\n", f);
         if (fclose(f) != 0)
                 rc_log_warning("cannot record the session in %s: %s", path, strerror(errno));

@@ -3,11 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -64,7 +64,7 @@ struct gw_device {
         enum rc_device_kind kind;
         bool ours; /* advertises one of our services */
         bool connected, resolved, trusted;
-        bool selected, announced, use_startnotify;
+        bool selected, use_startnotify;
         bool checking; /* a hang-up is being checked with BlueZ */
         enum dev_state state;
         unsigned attempts, pending;
@@ -83,7 +83,6 @@ struct rc_gateway {
         char adapter[PATH_LEN];
         bool have_adapter, discovery_asked;
         struct gw_device dev[RC_GATEWAY_MAX_DEVICES];
-        struct gw_device *connecting;
         rc_addr chosen[4];
         bool has_chosen[4];
         struct rc_gateway_stats st;
@@ -96,11 +95,19 @@ struct rc_gateway {
         void *stop_userdata;
 };
 
-static uint64_t now_us(void) {
-        struct timespec ts;
+/* The session has been told of the connection (from DEV_SETUP on; lost() tells
+ * it of the end). */
+static bool announced(const struct gw_device *d) {
+        return d->state >= DEV_SETUP;
+}
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+/* A Connect is in progress: one at a time per adapter. */
+static bool connecting(const struct rc_gateway *g) {
+        for (unsigned i = 0; i < RC_GATEWAY_MAX_DEVICES; i++)
+                if (g->dev[i].used &&
+                    (g->dev[i].state == DEV_CONNECTING || g->dev[i].state == DEV_RESOLVING))
+                        return true;
+        return false;
 }
 
 static void malformed(struct rc_gateway *g, const char *what, int r) {
@@ -114,7 +121,7 @@ static void malformed(struct rc_gateway *g, const char *what, int r) {
 static void emit(struct gw_device *d, enum rc_what what, enum rc_char c, const uint8_t *data,
                  size_t len) {
         struct rc_gateway *g = d->g;
-        uint64_t now = now_us();
+        uint64_t now = rc_uvbus_now_us();
         struct rc_notification n = {
                 .t_us = now > g->o.t0_us ? now - g->o.t0_us : 0,
                 .addr = d->addr,
@@ -215,13 +222,10 @@ static void lost(struct gw_device *d, const char *why) {
         if (d->connect_call)
                 d->connect_call = sd_bus_slot_unref(d->connect_call);
         uv_timer_stop(&d->timer);
-        if (g->connecting == d)
-                g->connecting = NULL;
-        if (d->announced) {
+        if (announced(d)) {
                 rc_log_notice("%s (%s): disconnected: %s", d->addr_str,
                               rc_device_kind_name(d->kind), why);
                 emit(d, RC_WHAT_DISCONNECT, RC_CHAR_UNKNOWN, NULL, 0);
-                d->announced = false;
                 g->st.disconnects++;
         }
         d->state = DEV_IDLE;
@@ -234,6 +238,18 @@ static void lost(struct gw_device *d, const char *why) {
                 backoff(d, 0);
         }
         kick(g);
+}
+
+/* BlueZ no longer has the device (or bluetoothd is gone): end its link and forget
+ * its characteristics. */
+static void device_gone(struct gw_device *d, const char *why) {
+        if (d->state != DEV_IDLE)
+                lost(d, why);
+        uv_timer_stop(&d->timer);
+        d->present = false;
+        d->state = DEV_IDLE;
+        for (unsigned i = 0; i < MAX_CHARS; i++)
+                d->chars[i].used = false;
 }
 
 /* Retry after a backoff: 0.5 s doubling to 30 s, ±25 % jitter. */
@@ -274,8 +290,6 @@ static void connect_failed(struct gw_device *d, const sd_bus_error *e, const cha
         d->attempts++;
         if (d->connect_call)
                 d->connect_call = sd_bus_slot_unref(d->connect_call);
-        if (g->connecting == d)
-                g->connecting = NULL;
         if (is_error(e, "org.bluez.Error.InProgress")) {
                 rc_log_info("%s: a connection is in progress; waiting", d->addr_str);
                 backoff(d, INPROGRESS_RETRY_MS);
@@ -312,14 +326,11 @@ static void resolved(struct gw_device *d) {
         struct rc_gateway *g = d->g;
 
         uv_timer_stop(&d->timer);
-        if (g->connecting == d)
-                g->connecting = NULL;
         g->st.connects++;
         d->attempts = 0;
         d->state = DEV_SETUP;
         rc_log_notice("%s (%s, %s): connected", d->addr_str, rc_device_kind_name(d->kind), d->name);
         emit(d, RC_WHAT_CONNECT, RC_CHAR_UNKNOWN, NULL, 0);
-        d->announced = true;
         /* the name BlueZ knows (Alias), as the GAP Device Name would give it */
         if (d->name[0])
                 emit(d, RC_WHAT_VALUE, RC_CHAR_DEVICE_NAME, (const uint8_t *)d->name,
@@ -352,7 +363,6 @@ static void connect_device(struct gw_device *d) {
 
         d->state = DEV_CONNECTING;
         d->generation++;
-        g->connecting = d;
         rc_log_info("%s (%s): connecting", d->addr_str, rc_device_kind_name(d->kind));
         r = sd_bus_call_method_async(g->bus, &d->connect_call, BLUEZ, d->path, IF_DEVICE, "Connect",
                                      on_connect_reply, d, NULL);
@@ -367,7 +377,7 @@ static void connect_device(struct gw_device *d) {
 
 /* Connect the next selected device, one at a time per adapter. */
 static void kick(struct rc_gateway *g) {
-        if (!g->bluez_up || g->stopping || g->connecting)
+        if (!g->bluez_up || g->stopping || connecting(g))
                 return;
         for (unsigned i = 0; i < RC_GATEWAY_MAX_DEVICES; i++) {
                 struct gw_device *d = &g->dev[i];
@@ -464,19 +474,44 @@ static int variant_bytes(struct rc_gateway *g, sd_bus_message *m, const char *wh
         return sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 1;
 }
 
-/* Calls fn(g, ctx, key, m) for each entry of an a{sv} at m; fn reads or skips the
- * variant. */
-typedef int (*prop_fn)(struct rc_gateway *g, void *ctx, const char *key, sd_bus_message *m);
+/* Enter a variant holding "as" and call fn(ctx, s) for each string. 0: another
+ * type (skipped, counted); negative: a broken message. */
+static int variant_strings(struct rc_gateway *g, sd_bus_message *m, const char *what,
+                           void (*fn)(void *ctx, const char *s), void *ctx) {
+        const char *s;
+        int r = enter_variant(g, m, "as", what);
 
-static int each_property(struct rc_gateway *g, sd_bus_message *m, prop_fn fn, void *ctx) {
-        int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s");
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+        while ((r = sd_bus_message_read(m, "s", &s)) > 0)
+                fn(ctx, s);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        return r < 0 ? r : (sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 0);
+}
+
+/* Calls fn(g, ctx, key, m) for each entry of a dictionary at m whose entries have
+ * the signature `entry` ("sv", "sa{sv}", "oa{sa{sv}}": a string or path key); fn
+ * reads or skips the value. */
+typedef int (*entry_fn)(struct rc_gateway *g, void *ctx, const char *key, sd_bus_message *m);
+
+static int each_entry(struct rc_gateway *g, sd_bus_message *m, const char *entry, entry_fn fn,
+                      void *ctx) {
+        char array[24];
+        int r;
+
+        snprintf(array, sizeof(array), "{%s}", entry);
+        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, array);
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, entry)) > 0) {
                 const char *key;
 
-                r = sd_bus_message_read(m, "s", &key);
+                r = sd_bus_message_read_basic(m, entry[0], &key);
                 if (r < 0)
                         return r;
                 r = fn(g, ctx, key, m);
@@ -505,13 +540,25 @@ static enum rc_device_kind kind_of_service(const char *uuid) {
         return RC_KIND_UNKNOWN;
 }
 
+/* A Device1 property update: the device, and what changed. */
 struct device_change {
+        struct gw_device *d;
         bool connected_changed, resolved_changed;
 };
 
+static void device_uuid(void *ctx, const char *uuid) {
+        struct gw_device *d = ctx;
+        enum rc_device_kind k = kind_of_service(uuid);
+
+        if (k != RC_KIND_UNKNOWN) {
+                d->ours = true;
+                d->kind = k;
+        }
+}
+
 static int device_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_message *m) {
-        struct gw_device *d = ((void **)ctx)[0];
-        struct device_change *ch = ((void **)ctx)[1];
+        struct device_change *ch = ctx;
+        struct gw_device *d = ch->d;
         const char *s;
         bool b;
         int r;
@@ -556,27 +603,18 @@ static int device_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_
                 }
                 return 0;
         }
-        if (strcmp(key, "UUIDs") == 0) {
-                r = enter_variant(g, m, "as", "Device1.UUIDs");
-                if (r <= 0)
-                        return r;
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s");
-                if (r < 0)
-                        return r;
-                while ((r = sd_bus_message_read(m, "s", &s)) > 0) {
-                        enum rc_device_kind k = kind_of_service(s);
-
-                        if (k != RC_KIND_UNKNOWN) {
-                                d->ours = true;
-                                d->kind = k;
-                        }
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                return r < 0 ? r : (sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 0);
-        }
+        if (strcmp(key, "UUIDs") == 0)
+                return variant_strings(g, m, "Device1.UUIDs", device_uuid, d);
         return sd_bus_message_skip(m, "v");
+}
+
+static void char_flag(void *ctx, const char *flag) {
+        struct gw_char *c = ctx;
+
+        if (strcmp(flag, "read") == 0)
+                c->can_read = true;
+        else if (strcmp(flag, "notify") == 0 || strcmp(flag, "indicate") == 0)
+                c->can_notify = true;
 }
 
 static int char_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_message *m) {
@@ -598,40 +636,36 @@ static int char_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_me
                         c->acquirable = true; /* its presence says AcquireNotify works */
                 return r < 0 ? r : 0;
         }
-        if (strcmp(key, "Flags") == 0) {
-                r = enter_variant(g, m, "as", "GattCharacteristic1.Flags");
-                if (r <= 0)
-                        return r;
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s");
-                if (r < 0)
-                        return r;
-                while ((r = sd_bus_message_read(m, "s", &s)) > 0) {
-                        if (strcmp(s, "read") == 0)
-                                c->can_read = true;
-                        else if (strcmp(s, "notify") == 0 || strcmp(s, "indicate") == 0)
-                                c->can_notify = true;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                return r < 0 ? r : (sd_bus_message_exit_container(m) < 0 ? -EBADMSG : 0);
-        }
+        if (strcmp(key, "Flags") == 0)
+                return variant_strings(g, m, "GattCharacteristic1.Flags", char_flag, c);
         return sd_bus_message_skip(m, "v");
 }
 
-static int adapter_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_message *m) {
-        (void)ctx;
-        (void)g;
-        (void)key;
-        return sd_bus_message_skip(m, "v");
+static void on_value(struct gw_char *c, const void *data, size_t len);
+
+/* The Value of a characteristic's PropertiesChanged (ctx: the characteristic, NULL
+ * when it is not one of the mirror's). */
+static int char_value_prop(struct rc_gateway *g, void *ctx, const char *key, sd_bus_message *m) {
+        struct gw_char *c = ctx;
+        const void *v;
+        size_t n;
+        int r;
+
+        if (!c || strcmp(key, "Value") != 0)
+                return sd_bus_message_skip(m, "v");
+        r = variant_bytes(g, m, "characteristic Value", &v, &n);
+        if (r > 0)
+                on_value(c, v, n);
+        return r;
 }
 
 /* ---- the mirror -------------------------------------------------------------------- */
 
 static void start_discovery(struct rc_gateway *g);
 
-static void device_changed(struct rc_gateway *g, struct gw_device *d,
-                           const struct device_change *ch) {
+static void device_changed(struct rc_gateway *g, const struct device_change *ch) {
+        struct gw_device *d = ch->d;
+
         if (d->state >= DEV_SETUP && !d->connected) {
                 lost(d, "the link dropped");
                 return;
@@ -651,74 +685,63 @@ static void device_changed(struct rc_gateway *g, struct gw_device *d,
         consider(g, d);
 }
 
-/* Interfaces of one object, at m positioned on its a{sa{sv}}. */
-static int object_added(struct rc_gateway *g, const char *path, sd_bus_message *m) {
-        int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sa{sv}}");
+/* The characteristic of a GattCharacteristic1 object: its slot in the device's
+ * table, set up when new. NULL if the device is not mirrored or the table is full. */
+static struct gw_char *char_add(struct rc_gateway *g, const char *path) {
+        struct gw_device *d = device_of(g, path);
+        struct gw_char *c = NULL;
 
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sa{sv}")) > 0) {
-                const char *iface;
-
-                r = sd_bus_message_read(m, "s", &iface);
-                if (r < 0)
-                        return r;
-                if (strcmp(iface, IF_ADAPTER) == 0) {
-                        if (!g->have_adapter && strlen(path) < sizeof(g->adapter)) {
-                                strcpy(g->adapter, path);
-                                g->have_adapter = true;
-                        }
-                        r = each_property(g, m, adapter_prop, NULL);
-                } else if (strcmp(iface, IF_DEVICE) == 0) {
-                        struct gw_device *d = device_add(g, path);
-                        struct device_change ch = {0};
-                        void *ctx[2] = {d, &ch};
-
-                        if (!d) {
-                                r = sd_bus_message_skip(m, "a{sv}");
-                        } else {
-                                d->present = true;
-                                r = each_property(g, m, device_prop, ctx);
-                                if (r >= 0 && !d->addr_str[0]) {
-                                        malformed(g, "Device1 without an Address", 0);
-                                        d->used = false;
-                                } else if (r >= 0 && !d->ours) {
-                                        g->st.ignored_devices++;
-                                }
-                        }
-                } else if (strcmp(iface, IF_CHAR) == 0) {
-                        struct gw_device *d = device_of(g, path);
-                        struct gw_char *c = NULL;
-
-                        for (unsigned i = 0; d && i < MAX_CHARS && !c; i++)
-                                if (!d->chars[i].used || strcmp(d->chars[i].path, path) == 0)
-                                        c = &d->chars[i];
-                        if (!c || strlen(path) >= sizeof(c->path)) {
-                                r = sd_bus_message_skip(m, "a{sv}");
-                        } else {
-                                bool fresh = !c->used;
-
-                                if (fresh) {
-                                        memset(c, 0, sizeof(*c));
-                                        c->fd = -1;
-                                        c->dev = d;
-                                        c->used = true;
-                                        strcpy(c->path, path);
-                                }
-                                r = each_property(g, m, char_prop, c);
-                        }
-                } else {
-                        r = sd_bus_message_skip(m, "a{sv}");
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
+        for (unsigned i = 0; d && i < MAX_CHARS && !c; i++)
+                if (!d->chars[i].used || strcmp(d->chars[i].path, path) == 0)
+                        c = &d->chars[i];
+        if (!c || strlen(path) >= sizeof(c->path))
+                return NULL;
+        if (!c->used) {
+                memset(c, 0, sizeof(*c));
+                c->fd = -1;
+                c->dev = d;
+                c->used = true;
+                strcpy(c->path, path);
         }
-        if (r < 0)
+        return c;
+}
+
+/* One interface of an object (ctx: its path), at m positioned on its a{sv}. */
+static int interface_added(struct rc_gateway *g, void *ctx, const char *iface, sd_bus_message *m) {
+        const char *path = ctx;
+        int r;
+
+        if (strcmp(iface, IF_ADAPTER) == 0) {
+                if (!g->have_adapter && strlen(path) < sizeof(g->adapter)) {
+                        strcpy(g->adapter, path);
+                        g->have_adapter = true;
+                }
+        } else if (strcmp(iface, IF_DEVICE) == 0) {
+                struct device_change ch = {.d = device_add(g, path)};
+
+                if (!ch.d)
+                        return sd_bus_message_skip(m, "a{sv}");
+                ch.d->present = true;
+                r = each_entry(g, m, "sv", device_prop, &ch);
+                if (r >= 0 && !ch.d->addr_str[0]) {
+                        malformed(g, "Device1 without an Address", 0);
+                        ch.d->used = false;
+                } else if (r >= 0 && !ch.d->ours) {
+                        g->st.ignored_devices++;
+                }
                 return r;
-        return sd_bus_message_exit_container(m);
+        } else if (strcmp(iface, IF_CHAR) == 0) {
+                struct gw_char *c = char_add(g, path);
+
+                if (c)
+                        return each_entry(g, m, "sv", char_prop, c);
+        }
+        return sd_bus_message_skip(m, "a{sv}");
+}
+
+/* An object and its interfaces, at m positioned on its a{sa{sv}}. */
+static int object_added(struct rc_gateway *g, void *ctx, const char *path, sd_bus_message *m) {
+        return each_entry(g, m, "sa{sv}", interface_added, (void *)path);
 }
 
 /* After objects changed: devices to consider, an adapter to discover with. */
@@ -726,11 +749,10 @@ static void settle(struct rc_gateway *g) {
         if (g->have_adapter && !g->discovery_asked)
                 start_discovery(g);
         for (unsigned i = 0; i < RC_GATEWAY_MAX_DEVICES; i++) {
-                struct gw_device *d = &g->dev[i];
-                struct device_change ch = {0};
+                struct device_change ch = {.d = &g->dev[i]};
 
-                if (d->used && d->present)
-                        device_changed(g, d, &ch);
+                if (ch.d->used && ch.d->present)
+                        device_changed(g, &ch);
         }
 }
 
@@ -744,7 +766,7 @@ static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *
                 return 0;
         r = sd_bus_message_read(m, "o", &path);
         if (r >= 0)
-                r = object_added(g, path, m);
+                r = object_added(g, NULL, path, m);
         if (r < 0)
                 malformed(g, "InterfacesAdded", r);
         settle(g);
@@ -766,13 +788,7 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
                 if (!d)
                         continue;
                 if (strcmp(iface, IF_DEVICE) == 0 && strcmp(d->path, path) == 0) {
-                        if (d->state != DEV_IDLE || d->announced)
-                                lost(d, "BlueZ removed the device");
-                        uv_timer_stop(&d->timer);
-                        d->present = false;
-                        d->state = DEV_IDLE;
-                        for (unsigned i = 0; i < MAX_CHARS; i++)
-                                d->chars[i].used = false;
+                        device_gone(d, "BlueZ removed the device");
                 } else if (strcmp(iface, IF_CHAR) == 0) {
                         struct gw_char *c = char_by_path(d, path);
 
@@ -790,8 +806,6 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
-static void on_value(struct gw_char *c, const void *data, size_t len);
-
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         struct rc_gateway *g = userdata;
         const char *path = sd_bus_message_get_path(m), *iface;
@@ -807,34 +821,14 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 return 0;
         }
         if (strcmp(iface, IF_DEVICE) == 0 && strcmp(path, d->path) == 0) {
-                struct device_change ch = {0};
-                void *ctx[2] = {d, &ch};
+                struct device_change ch = {.d = d};
 
-                r = each_property(g, m, device_prop, ctx);
+                r = each_entry(g, m, "sv", device_prop, &ch);
                 if (r < 0)
                         malformed(g, "Device1 PropertiesChanged", r);
-                device_changed(g, d, &ch);
+                device_changed(g, &ch);
         } else if (strcmp(iface, IF_CHAR) == 0) {
-                struct gw_char *c = char_by_path(d, path);
-
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
-                while (r >= 0 && c &&
-                       (r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
-                        const char *key;
-                        const void *v;
-                        size_t n;
-
-                        r = sd_bus_message_read(m, "s", &key);
-                        if (r >= 0 && strcmp(key, "Value") == 0) {
-                                r = variant_bytes(g, m, "characteristic Value", &v, &n);
-                                if (r > 0)
-                                        on_value(c, v, n);
-                        } else if (r >= 0) {
-                                r = sd_bus_message_skip(m, "v");
-                        }
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(m);
-                }
+                r = each_entry(g, m, "sv", char_value_prop, char_by_path(d, path));
                 if (r < 0)
                         malformed(g, "characteristic PropertiesChanged", r);
         }
@@ -852,17 +846,7 @@ static int on_managed_objects(sd_bus_message *m, void *userdata, sd_bus_error *r
                                e->message ? e->message : e->name);
                 return 0;
         }
-        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{oa{sa{sv}}}");
-        while (r >= 0 &&
-               (r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "oa{sa{sv}}")) > 0) {
-                const char *path;
-
-                r = sd_bus_message_read(m, "o", &path);
-                if (r >= 0)
-                        r = object_added(g, path, m);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(m);
-        }
+        r = each_entry(g, m, "oa{sa{sv}}", object_added, NULL);
         if (r < 0)
                 malformed(g, "GetManagedObjects reply", r);
         if (!g->have_adapter)
@@ -895,17 +879,10 @@ static void bluez_down(struct rc_gateway *g) {
 
                 if (!d->used)
                         continue;
-                if (d->state != DEV_IDLE || d->announced)
-                        lost(d, "bluetoothd is gone");
-                uv_timer_stop(&d->timer);
-                d->present = d->connected = d->resolved = false;
-                d->selected = false;
-                d->state = DEV_IDLE;
-                for (unsigned k = 0; k < MAX_CHARS; k++)
-                        d->chars[k].used = false;
+                device_gone(d, "bluetoothd is gone");
+                d->connected = d->resolved = d->selected = false;
                 d->used = false;
         }
-        g->connecting = NULL;
         g->have_adapter = g->discovery_asked = false;
 }
 
@@ -1023,15 +1000,30 @@ static struct gw_char *take(struct call_ctx *x) {
         return c->used && c->dev->generation == x->generation ? c : NULL;
 }
 
-/* Send m with `userdata` freed when the call's slot goes (after the reply, or when
- * the bus closes). */
-static int call_async_owned(sd_bus *bus, sd_bus_message *m, sd_bus_message_handler_t cb,
-                            void *userdata) {
+/* Call a BlueZ method (arguments: `types` and the rest, as for
+ * sd_bus_message_append; none if NULL) with `x` for the reply, which takes x: it
+ * is freed when the call's slot goes (after the reply, or when the bus closes), or
+ * here if the call cannot be made. x NULL (out of memory) is -ENOMEM. */
+static int call_owned(struct rc_gateway *g, struct call_ctx *x, const char *path, const char *iface,
+                      const char *method, sd_bus_message_handler_t cb, const char *types, ...) {
+        sd_bus_message *m = NULL;
         sd_bus_slot *slot = NULL;
-        int r = sd_bus_call_async(bus, &slot, m, cb, userdata, CALL_TIMEOUT_US);
+        va_list ap;
+        int r = x ? sd_bus_message_new_method_call(g->bus, &m, BLUEZ, path, iface, method)
+                  : -ENOMEM;
 
-        if (r < 0)
+        if (r >= 0 && types) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(m, types, ap);
+                va_end(ap);
+        }
+        if (r >= 0)
+                r = sd_bus_call_async(g->bus, &slot, m, cb, x, CALL_TIMEOUT_US);
+        sd_bus_message_unref(m);
+        if (r < 0) {
+                free(x);
                 return r;
+        }
         sd_bus_slot_set_destroy_callback(slot, free);
         sd_bus_slot_set_floating(slot, 1);
         sd_bus_slot_unref(slot);
@@ -1088,24 +1080,11 @@ static bool wanted_notify(enum rc_char k) {
                k == RC_CHAR_HR_MEASUREMENT || k == RC_CHAR_BATTERY_LEVEL;
 }
 
+/* A GattCharacteristic1 method, with an empty options dictionary if `options`. */
 static int call_char(struct gw_char *c, const char *method, sd_bus_message_handler_t cb,
                      bool options) {
-        struct rc_gateway *g = c->dev->g;
-        struct call_ctx *x = call_ctx(c);
-        sd_bus_message *m = NULL;
-        int r;
-
-        if (!x)
-                return -ENOMEM;
-        r = sd_bus_message_new_method_call(g->bus, &m, BLUEZ, c->path, IF_CHAR, method);
-        if (r >= 0 && options)
-                r = sd_bus_message_append(m, "a{sv}", 0);
-        if (r >= 0)
-                r = call_async_owned(g->bus, m, cb, x);
-        sd_bus_message_unref(m);
-        if (r < 0)
-                free(x);
-        return r;
+        return call_owned(c->dev->g, call_ctx(c), c->path, IF_CHAR, method, cb,
+                          options ? "a{sv}" : NULL, 0);
 }
 
 /* The order of the reads: what identifies the device (Roller Info, Placement),
@@ -1249,18 +1228,20 @@ static void subscribe_all(struct gw_device *d) {
 
 /* ---- notifications in ---------------------------------------------------------------- */
 
-static void on_value(struct gw_char *c, const void *data, size_t len) {
-        struct gw_device *d = c->dev;
-
-        /* a read's own Value change, or one before subscribing, is not a notification */
-        if (!c->started || !d->announced)
-                return;
+/* A notification of c, read from its fd or a PropertiesChanged (counted in *via). */
+static void notified(struct gw_char *c, const void *data, size_t len, uint64_t *via) {
         if (len > RC_TRACE_MAX_PAYLOAD) {
-                malformed(d->g, "notification longer than 512 bytes", 0);
+                malformed(c->dev->g, "notification longer than 512 bytes", 0);
                 return;
         }
-        d->g->st.via_signal++;
-        emit(d, RC_WHAT_VALUE, c->kind, data, len);
+        (*via)++;
+        emit(c->dev, RC_WHAT_VALUE, c->kind, data, len);
+}
+
+static void on_value(struct gw_char *c, const void *data, size_t len) {
+        /* a read's own Value change, or one before subscribing, is not a notification */
+        if (c->started && announced(c->dev))
+                notified(c, data, len, &c->dev->g->st.via_signal);
 }
 
 static int on_connected_check(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -1285,23 +1266,12 @@ static int on_connected_check(sd_bus_message *m, void *userdata, sd_bus_error *r
  * Connected=false, maybe later) but also when it renegotiates the MTU: ask it. */
 static void hung_up(struct gw_char *c) {
         struct gw_device *d = c->dev;
-        sd_bus_message *m = NULL;
-        struct call_ctx *x;
-        int r;
 
         char_unsubscribe(c);
         if (d->checking)
                 return;
-        x = call_ctx(c);
-        r = x ? sd_bus_message_new_method_call(d->g->bus, &m, BLUEZ, d->path, IF_PROPS, "Get")
-              : -ENOMEM;
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ss", IF_DEVICE, "Connected");
-        if (r >= 0)
-                r = call_async_owned(d->g->bus, m, on_connected_check, x);
-        sd_bus_message_unref(m);
-        if (r < 0) {
-                free(x);
+        if (call_owned(d->g, call_ctx(c), d->path, IF_PROPS, "Get", on_connected_check, "ss",
+                       IF_DEVICE, "Connected") < 0) {
                 lost(d, "the notification socket hung up");
                 return;
         }
@@ -1310,7 +1280,6 @@ static void hung_up(struct gw_char *c) {
 
 static void on_fd(uv_poll_t *h, int status, int events) {
         struct gw_char *c = h->data;
-        struct gw_device *d = c->dev;
         uint8_t buf[RC_TRACE_MAX_PAYLOAD + 1];
 
         for (unsigned i = 0; status >= 0 && (events & UV_READABLE) && i < READ_BATCH; i++) {
@@ -1323,12 +1292,7 @@ static void on_fd(uv_poll_t *h, int status, int events) {
                         hung_up(c);
                         return;
                 }
-                if ((size_t)n > RC_TRACE_MAX_PAYLOAD) {
-                        malformed(d->g, "notification longer than 512 bytes", 0);
-                        continue;
-                }
-                d->g->st.via_fd++;
-                emit(d, RC_WHAT_VALUE, c->kind, buf, (size_t)n);
+                notified(c, buf, (size_t)n, &c->dev->g->st.via_fd);
         }
         if (status < 0 || (events & UV_DISCONNECT))
                 hung_up(c);
@@ -1372,7 +1336,7 @@ int rc_gateway_start(const struct rc_gateway_opts *o, struct rc_gateway **ret) {
         if (!g)
                 return -ENOMEM;
         g->o = *o;
-        g->rng = now_us() | 1;
+        g->rng = rc_uvbus_now_us() | 1;
         r = open_bus(o, &g->bus);
         if (r < 0) {
                 rc_log_error("D-Bus: cannot connect to the %s bus: %s",
@@ -1460,7 +1424,7 @@ static void finish_stop(struct rc_gateway *g) {
         for (unsigned i = 0; i < RC_GATEWAY_MAX_DEVICES; i++) {
                 struct gw_device *d = &g->dev[i];
 
-                if (d->used && (d->announced || d->state != DEV_IDLE))
+                if (d->used && d->state != DEV_IDLE)
                         lost(d, "the hub is stopping");
                 if (d->timer_init)
                         g->open_timers++;

@@ -2,11 +2,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <time.h>
 
 #include "util/log.h"
 
-static uint64_t now_us(void) {
+uint64_t rc_uvbus_now_us(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -62,7 +63,7 @@ static void on_prepare(uv_prepare_t *h) {
         if (sd_bus_get_timeout(ub->bus, &until) < 0 || until == UINT64_MAX) {
                 uv_timer_stop(&ub->timer);
         } else {
-                uint64_t now = now_us();
+                uint64_t now = rc_uvbus_now_us();
                 uint64_t ms = until > now ? (until - now + 999) / 1000 : 0;
 
                 uv_timer_start(&ub->timer, on_timer, ms, 0);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <systemd/sd-bus.h>
 #include <uv.h>
@@ -28,6 +29,9 @@ struct rc_uvbus {
         void *closed_userdata;
         int error; /* the first sd_bus_process error (negative errno), 0 if none */
 };
+
+/* The clock of sd-bus's timeouts: CLOCK_MONOTONIC in µs. */
+uint64_t rc_uvbus_now_us(void);
 
 /* Drive `bus` from `loop`. Returns 0 or a negative errno. */
 int rc_uvbus_attach(struct rc_uvbus *ub, uv_loop_t *loop, sd_bus *bus);

@@ -4,18 +4,19 @@
  * same events. The sessions themselves: hub_session.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
 #include "analysis/session.h"
 #include "gateway/gateway.h"
+#include "gateway/uvbus.h"
 #include "main/coaching.h"
 #include "main/commands.h"
 #include "main/hub.h"
@@ -89,15 +90,9 @@ static void usage(FILE *f, const char *command) {
                    "2 bad command line, 3 configuration errors.\n");
 }
 
-static uint64_t now_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
+/* the gateway's clock: notifications carry their t_us on it, since t0_us */
 int64_t rc_hub_now_ms(const struct rc_hub *h) {
-        return (int64_t)((now_us() - h->t0_us) / 1000);
+        return (int64_t)((rc_uvbus_now_us() - h->t0_us) / 1000);
 }
 
 static double cpu_us(void) {
@@ -191,36 +186,29 @@ static int feedback_start(struct rc_hub *h) {
         return RC_EXIT_OK;
 }
 
-static void on_feedback_closed(void *userdata) {
-        struct rc_hub *h = userdata;
-
-        h->feedback_open--;
+static void close_handle(uv_handle_t *handle) {
+        if (!uv_is_closing(handle))
+                uv_close(handle, NULL);
 }
 
+/* The loop runs until their handles are closed: no callback needed. */
 static void feedback_close(struct rc_hub *h) {
-        uv_timer_stop(&h->drain_timer);
-        if (!uv_is_closing((uv_handle_t *)&h->drain_timer))
-                uv_close((uv_handle_t *)&h->drain_timer, NULL);
-        if (h->voice) {
-                h->feedback_open++;
-                rc_voice_close(h->voice, on_feedback_closed, h);
-        }
-        if (h->leds) {
-                h->feedback_open++;
-                rc_leds_close(h->leds, on_feedback_closed, h);
-        }
-        if (h->button) {
-                h->feedback_open++;
-                rc_button_close(h->button, on_feedback_closed, h);
-        }
+        close_handle((uv_handle_t *)&h->drain_timer);
+        if (h->voice)
+                rc_voice_close(h->voice, NULL, NULL);
+        if (h->leds)
+                rc_leds_close(h->leds, NULL, NULL);
+        if (h->button)
+                rc_button_close(h->button, NULL, NULL);
 }
 
 static void on_drain(uv_timer_t *t) {
         struct rc_hub *h = t->data;
+        bool speaking = h->voice && !rc_voice_idle(h->voice);
 
-        if (h->voice && !rc_voice_idle(h->voice) && rc_hub_now_ms(h) < h->drain_deadline_ms)
+        if (speaking && rc_hub_now_ms(h) < h->drain_deadline_ms)
                 return;
-        if (h->voice && !rc_voice_idle(h->voice))
+        if (speaking)
                 rc_log_warning("stopping: the voice was still speaking after %d s: cut off",
                                DRAIN_MS / 1000);
         feedback_close(h);
@@ -239,11 +227,6 @@ static void feedback_free(struct rc_hub *h) {
 }
 
 /* ---- shutting down ------------------------------------------------------------------ */
-
-static void close_handle(uv_handle_t *handle) {
-        if (!uv_is_closing(handle))
-                uv_close(handle, NULL);
-}
 
 static void on_gateway_stopped(void *userdata) {
         struct rc_hub *h = userdata;
@@ -471,7 +454,7 @@ static void report(const struct rc_hub *h) {
                                 "; say to first sample: min %.0f ms, median %.0f ms, max %.0f "
                                 "ms",
                                 vs.latency_min_ms, vs.latency_median_ms, vs.latency_max_ms);
-                if (vs.safety_latency_max_ms == vs.safety_latency_max_ms)
+                if (!isnan(vs.safety_latency_max_ms))
                         fprintf(stderr, " (safety: max %.0f ms)", vs.safety_latency_max_ms);
                 fputc('\n', stderr);
         }
@@ -512,7 +495,8 @@ static int hub_main(int argc, char **argv, const char *command) {
         };
         struct rc_hub *h = calloc(1, sizeof(*h));
         struct rc_gateway_opts go = {0}, cli_devices = {0};
-        const char *config_path = NULL, *voice_output = NULL, *wav_dir = NULL;
+        const char *config_path = NULL, *wav_dir = NULL;
+        int voice_output = -1; /* enum rc_voice_output, over [voice] output */
         struct stat st;
         double duration = 0;
         uint64_t watchdog_us;
@@ -571,15 +555,14 @@ static int hub_main(int argc, char **argv, const char *command) {
                                 h->record_path = optarg;
                         break;
                 case OPT_VOICE:
-                        if (strcmp(optarg, "alsa") && strcmp(optarg, "wav") &&
-                            strcmp(optarg, "off")) {
+                        voice_output = rc_voice_output_from_name(optarg);
+                        if (voice_output < 0) {
                                 fprintf(stderr,
                                         "rollcoach %s: --voice wants alsa, wav or off, got "
                                         "'%s'\n",
                                         command, optarg);
                                 goto out_usage;
                         }
-                        voice_output = optarg;
                         break;
                 case OPT_WAV_DIR:
                         if (strlen(optarg) >= sizeof(h->config.voice.wav_dir)) {
@@ -620,10 +603,8 @@ static int hub_main(int argc, char **argv, const char *command) {
         ret = rc_load_config(&h->config, config_path);
         if (ret != RC_EXIT_OK)
                 goto out_usage;
-        if (voice_output)
-                h->config.voice.output = !strcmp(voice_output, "alsa")  ? RC_VOICE_ALSA
-                                         : !strcmp(voice_output, "wav") ? RC_VOICE_WAV
-                                                                        : RC_VOICE_OFF;
+        if (voice_output >= 0)
+                h->config.voice.output = voice_output;
         if (wav_dir)
                 snprintf(h->config.voice.wav_dir, sizeof(h->config.voice.wav_dir), "%s", wav_dir);
 
@@ -650,17 +631,13 @@ static int hub_main(int argc, char **argv, const char *command) {
                         go.has_want[k] = true;
                 }
         }
-        h->t0_us = now_us();
+        h->t0_us = rc_uvbus_now_us();
         uv_timer_init(h->loop, &h->engine_timer);
         uv_timer_init(h->loop, &h->drain_timer);
         h->engine_timer.data = h->drain_timer.data = h;
         ret = feedback_start(h);
-        if (ret != RC_EXIT_OK) {
-                uv_close((uv_handle_t *)&h->engine_timer, NULL);
-                feedback_close(h);
-                uv_run(h->loop, UV_RUN_DEFAULT);
-                goto out;
-        }
+        if (ret != RC_EXIT_OK)
+                goto out_close;
         rc_hub_sessions_init(h);
         go.loop = h->loop;
         go.notify = on_notification;
@@ -669,10 +646,7 @@ static int hub_main(int argc, char **argv, const char *command) {
         if (rc_gateway_start(&go, &h->gw) < 0) {
                 ret = RC_EXIT_FAILURE;
                 rc_hub_sessions_close(h);
-                uv_close((uv_handle_t *)&h->engine_timer, NULL);
-                feedback_close(h);
-                uv_run(h->loop, UV_RUN_DEFAULT);
-                goto out;
+                goto out_close;
         }
 
         uv_signal_init(h->loop, &h->sigterm);
@@ -700,6 +674,11 @@ static int hub_main(int argc, char **argv, const char *command) {
         ret = RC_EXIT_OK;
         if (!h->cli.quiet)
                 report(h);
+        goto out;
+out_close: /* the hub could not start: what was started, closed */
+        close_handle((uv_handle_t *)&h->engine_timer);
+        feedback_close(h);
+        uv_run(h->loop, UV_RUN_DEFAULT);
 out:
         feedback_free(h);
         rc_gateway_free(h->gw);

@@ -53,7 +53,6 @@ struct rc_hub {
         struct rc_session *standby;    /* analysis alone, between sessions (auto) */
         struct rc_session_outputs out; /* writers for the hub's life; engine per session */
         bool start_pending, finish_pending;
-        bool start_by_press; /* what is pending was asked for by a press */
         const char *start_reason;
         bool armed;               /* a load may start a session */
         bool replaying;           /* telling a new session what the devices said */
@@ -70,7 +69,6 @@ struct rc_hub {
         const char *voice_timeline_path;
         uv_timer_t drain_timer; /* stopping: the last words said before the voice closes */
         int64_t drain_deadline_ms;
-        unsigned feedback_open; /* handles still closing */
 
         uv_signal_t sigterm, sigint;
         uv_timer_t engine_timer, watchdog_timer, ready_timer, duration_timer, reload_timer;

@@ -98,16 +98,15 @@ static void on_standby_event(const struct rc_event *ev, void *userdata) {
             !h->replaying)
                 h->armed = true; /* a roller that (re)connects may start a session */
         if (ev->type == RC_EV_MOTION && ev->motion.loaded) {
-                if (h->armed && !h->start_pending) {
+                /* [session] auto = no: presses only */
+                if (h->armed && !h->start_pending && h->config.session.auto_start) {
                         h->start_pending = true;
-                        h->start_by_press = false;
                         h->start_reason = "the roller took a load";
                 }
                 h->last_loaded_ms = ev->t_ms;
         }
         if (ev->type == RC_EV_BUTTON && ev->button.press == RC_PRESS_SHORT && !h->start_pending) {
                 h->start_pending = true;
-                h->start_by_press = true;
                 h->start_reason = "a short press on the roller";
         }
 }
@@ -322,8 +321,6 @@ void rc_hub_notification(struct rc_hub *h, const struct rc_notification *n) {
                 rc_session_feed(h->standby, n);
                 if (!h->armed && t_ms - h->last_loaded_ms >= RC_HUB_REARM_MS)
                         h->armed = true;
-                if (!h->config.session.auto_start && h->start_pending && !h->start_by_press)
-                        h->start_pending = false; /* presses only */
         }
         rc_hub_settle(h);
         if (h->session)
@@ -337,7 +334,6 @@ void rc_hub_press(struct rc_hub *h, enum rc_press press) {
                 rc_session_press(h->session, now, press);
         } else if (press == RC_PRESS_SHORT && !h->once) {
                 h->start_pending = true;
-                h->start_by_press = true;
                 h->start_reason = "a short press on the hub";
         }
         rc_hub_settle(h);

@@ -168,11 +168,11 @@ static void write_line(struct rc_jsonl_writer *w, cJSON *o, const char *what) {
 
         cJSON_Delete(o);
         if (r < 0) {
-                if (!w->error)
+                if (!w->error) {
                         rc_log_error("writing %s: %s", what,
                                      r == -ENOMEM ? "out of memory" : "write error");
-                if (!w->error)
                         w->error = r;
+                }
                 return;
         }
         w->lines++;

@@ -346,6 +346,15 @@ static void on_retry(uv_timer_t *t) {
 
 /* ---- set-up ------------------------------------------------------------------ */
 
+/* The next LED, serving `slot`; its state not known yet. */
+static struct led *add_led(struct rc_leds *l, int slot) {
+        struct led *led = &l->led[l->n_leds];
+
+        l->slot_led[slot] = (int)l->n_leds++;
+        led->applied = led->wanted = MODE_UNKNOWN;
+        return led;
+}
+
 static void add_sysfs(struct rc_leds *l, int slot, const char *name) {
         struct led *led;
         int r;
@@ -355,10 +364,8 @@ static void add_sysfs(struct rc_leds *l, int slot, const char *name) {
                         l->slot_led[slot] = (int)i;
                         return;
                 }
-        led = &l->led[l->n_leds];
-        l->slot_led[slot] = (int)l->n_leds++;
+        led = add_led(l, slot);
         snprintf(led->name, sizeof(led->name), "%s", name);
-        led->applied = led->wanted = MODE_UNKNOWN;
         led->trigger = TRIGGER_UNKNOWN;
         if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
                 r = -EINVAL; /* an LED's name, not a path */
@@ -384,11 +391,9 @@ static void add_gpiod(struct rc_leds *l, int slot, double line) {
                         l->slot_led[slot] = (int)i;
                         return;
                 }
-        led = &l->led[l->n_leds];
-        l->slot_led[slot] = (int)l->n_leds++;
+        led = add_led(l, slot);
         snprintf(led->name, sizeof(led->name), "line %u", offset);
         led->offset = offset;
-        led->applied = led->wanted = MODE_UNKNOWN;
         errno = 0;
         led->line = gpiod_chip_get_line(l->chip, offset);
         if (led->line && gpiod_line_request_output(led->line, CONSUMER, 0) == 0) {

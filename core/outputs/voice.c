@@ -50,6 +50,7 @@
 #include <cJSON.h>
 
 #include "outputs/jsonl.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define KEY_MAX 63         /* bytes of a key kept (longer keys are truncated) */
@@ -176,24 +177,6 @@ static int64_t now_ms(const struct rc_voice *v) {
         return (int64_t)(uv_hrtime() / 1000000u);
 }
 
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p) {
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void put32(uint8_t *p, uint32_t x) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t)(x >> (8 * i));
-}
-
-static void put16(uint8_t *p, uint16_t x) {
-        p[0] = (uint8_t)x;
-        p[1] = (uint8_t)(x >> 8);
-}
-
 static size_t copy_str(char *dst, size_t cap, const char *src) {
         size_t n = strnlen(src, cap - 1);
 
@@ -227,7 +210,7 @@ static int wav_parse(const uint8_t *p, size_t n, struct wav_fmt *ret) {
 
                 if (off + 8 > n)
                         return n >= HDR_MAX ? -EBADMSG : 0;
-                size = le32(p + off + 4);
+                size = rc_le32(p + off + 4);
                 if (memcmp(p + off, "data", 4) == 0) {
                         if (!have_fmt)
                                 return -EBADMSG;
@@ -244,13 +227,13 @@ static int wav_parse(const uint8_t *p, size_t n, struct wav_fmt *ret) {
                                 return -EBADMSG;
                         if (off + 8 + size > n)
                                 return n >= HDR_MAX ? -EBADMSG : 0;
-                        tag = le16(f);
-                        ret->channels = le16(f + 2);
-                        ret->rate = le32(f + 4);
-                        ret->block = le16(f + 12);
-                        bits = le16(f + 14);
+                        tag = rc_le16(f);
+                        ret->channels = rc_le16(f + 2);
+                        ret->rate = rc_le32(f + 4);
+                        ret->block = rc_le16(f + 12);
+                        bits = rc_le16(f + 14);
                         if (tag == 0xfffe && size >= 40) /* extensible: the subformat's tag */
-                                tag = le16(f + 24);
+                                tag = rc_le16(f + 24);
                         if (tag != 1 || bits != 16)
                                 return -ENOTSUP;
                         if (ret->channels < 1 || ret->channels > 8 || ret->rate < 4000 ||
@@ -267,17 +250,17 @@ static void wav_header(uint8_t *h, const struct wav_fmt *f, uint64_t data) {
         uint32_t d = data > 0xffffffffu - 36 ? 0xffffffffu - 36 : (uint32_t)data;
 
         memcpy(h, "RIFF", 4);
-        put32(h + 4, data == UNKNOWN ? 0xffffffffu : 36 + d);
+        rc_put_le32(h + 4, data == UNKNOWN ? 0xffffffffu : 36 + d);
         memcpy(h + 8, "WAVEfmt ", 8);
-        put32(h + 16, 16);
-        put16(h + 20, 1);
-        put16(h + 22, (uint16_t)f->channels);
-        put32(h + 24, f->rate);
-        put32(h + 28, f->rate * f->block);
-        put16(h + 32, (uint16_t)f->block);
-        put16(h + 34, 16);
+        rc_put_le32(h + 16, 16);
+        rc_put_le16(h + 20, 1);
+        rc_put_le16(h + 22, (uint16_t)f->channels);
+        rc_put_le32(h + 24, f->rate);
+        rc_put_le32(h + 28, f->rate * f->block);
+        rc_put_le16(h + 32, (uint16_t)f->block);
+        rc_put_le16(h + 34, 16);
         memcpy(h + 36, "data", 4);
-        put32(h + 40, data == UNKNOWN ? 0xffffffffu : d);
+        rc_put_le32(h + 40, data == UNKNOWN ? 0xffffffffu : d);
 }
 
 /* ---- the timeline and the stats -------------------------------------------------------------- */
@@ -360,6 +343,16 @@ static void unqueue(struct rc_voice *v, unsigned i) {
         v->n_waiting--;
 }
 
+/* Drop the i-th waiting message: a timeline `event`, counted in `count`. */
+static void drop_waiting(struct rc_voice *v, unsigned i, const char *event, uint64_t *count) {
+        struct msg *m = v->waiting[i];
+
+        ev(v, event, m);
+        (*count)++;
+        unqueue(v, i);
+        msg_free(m);
+}
+
 /* Cues waiting longer than stale_seconds are dropped (never begun late): a cue
  * belongs to its moment. Infos (a summary, the week's sessions, what the hub did)
  * keep; warnings and safety messages are always said. */
@@ -370,10 +363,7 @@ static void purge_stale(struct rc_voice *v, int64_t now) {
                 if (m->priority == RC_PRIORITY_CUE && now - m->said_ms > v->stale_ms) {
                         rc_log_info("voice: %s dropped: not begun within %.0f s", m->key,
                                     v->cfg.stale_seconds);
-                        ev(v, "dropped_stale", m);
-                        v->stats.dropped_stale++;
-                        unqueue(v, i);
-                        msg_free(m);
+                        drop_waiting(v, i, "dropped_stale", &v->stats.dropped_stale);
                         continue;
                 }
                 i++;
@@ -454,6 +444,15 @@ static void schedule(struct rc_voice *v);
 
 /* ---- an utterance: ending and teardown ------------------------------------------------------- */
 
+/* Closing: `closed` runs once the idle handle is closed and every utterance freed. */
+static void closed_if_done(struct rc_voice *v) {
+        if (v->closing && v->idle_closed && !v->utts && !v->closed_called) {
+                v->closed_called = true;
+                if (v->closed)
+                        v->closed(v->closed_userdata);
+        }
+}
+
 static void utt_free(struct utt *u) {
         struct rc_voice *v = u->v;
 
@@ -465,11 +464,7 @@ static void utt_free(struct utt *u) {
         msg_free(u->m);
         free(u->ring);
         free(u);
-        if (v->closing && v->idle_closed && !v->utts && !v->closed_called) {
-                v->closed_called = true;
-                if (v->closed)
-                        v->closed(v->closed_userdata);
-        }
+        closed_if_done(v);
 }
 
 static double audio_ms(const struct utt *u) {
@@ -542,6 +537,26 @@ static void close_handle(struct utt *u, uv_handle_t *h) {
 
 static void on_fs(uv_fs_t *req);
 
+/* Output wav: the file's next last step, once the PCM is written (or the utterance
+ * ended): the header's sizes fixed up, then the file closed. False if both are done. */
+static bool finish_file(struct utt *u) {
+        if (u->fs_closed)
+                return false;
+        u->fs_busy = true;
+        u->fsreq.data = u;
+        if (!u->fs_fixed) {
+                uv_buf_t b = uv_buf_init((char *)u->hdr, WAV_HDR);
+
+                u->fs_fixed = true;
+                wav_header(u->hdr, &u->fmt, u->pcm_out);
+                uv_fs_write(u->v->loop, &u->fsreq, u->fd, &b, 1, 0, on_fs);
+        } else {
+                u->fs_closed = true;
+                uv_fs_close(u->v->loop, &u->fsreq, u->fd, on_fs);
+        }
+        return true;
+}
+
 static void teardown(struct utt *u) {
         struct rc_voice *v = u->v;
 
@@ -566,21 +581,8 @@ static void teardown(struct utt *u) {
                 u->timer_open = false;
                 close_handle(u, (uv_handle_t *)&u->timer);
         }
-        if (u->fs_opened && !u->fs_busy && !u->fs_closed) {
-                u->fs_busy = true;
-                if (!u->fs_fixed) {
-                        uv_buf_t b = uv_buf_init((char *)u->hdr, WAV_HDR);
-
-                        u->fs_fixed = true;
-                        wav_header(u->hdr, &u->fmt, u->pcm_out);
-                        u->fsreq.data = u;
-                        uv_fs_write(v->loop, &u->fsreq, u->fd, &b, 1, 0, on_fs);
-                } else {
-                        u->fs_closed = true;
-                        u->fsreq.data = u;
-                        uv_fs_close(v->loop, &u->fsreq, u->fd, on_fs);
-                }
-        }
+        if (u->fs_opened && !u->fs_busy)
+                finish_file(u);
         if (u->handles == 0 && !u->fs_busy && !u->espeak_running && !u->aplay_running &&
             (!u->fs_opened || u->fs_closed) && !u->writing)
                 utt_free(u);
@@ -957,20 +959,9 @@ static void step_wav(struct utt *u) {
                             (int64_t)(u->pcm_out ? WAV_HDR + u->pcm_out : 0), on_fs);
                 return;
         }
-        if (!u->eof || u->espeak_running)
+        if (!u->eof || u->espeak_running || finish_file(u))
                 return;
-        if (!u->fs_fixed) {
-                uv_buf_t h = uv_buf_init((char *)u->hdr, WAV_HDR);
-
-                u->fs_fixed = u->fs_busy = true;
-                wav_header(u->hdr, &u->fmt, u->pcm_out);
-                u->fsreq.data = u;
-                uv_fs_write(v->loop, &u->fsreq, u->fd, &h, 1, 0, on_fs);
-        } else if (!u->fs_closed) {
-                u->fs_closed = u->fs_busy = true;
-                u->fsreq.data = u;
-                uv_fs_close(v->loop, &u->fsreq, u->fd, on_fs);
-        } else if (!u->played) { /* done when its audio would have ended */
+        if (!u->played) { /* done when its audio would have ended */
                 uint64_t end_ns = u->t0_ns + (uint64_t)(audio_ms(u) * 1e6);
                 uint64_t now = uv_hrtime();
 
@@ -1031,8 +1022,7 @@ static void start(struct rc_voice *v, struct msg *m) {
                 rc_log_error("voice: %s not said: out of memory", m->key);
                 ev(v, "failed", m);
                 v->stats.failed++;
-                if (u)
-                        free(u);
+                free(u);
                 msg_free(m);
                 return;
         }
@@ -1154,18 +1144,12 @@ void rc_voice_say(struct rc_voice *v, const char *key, const char *text,
                 return;
         }
         /* a new text under a key is an update: it replaces its key's waiting one */
-        for (unsigned i = 0; i < v->n_waiting; i++) {
-                struct msg *old = v->waiting[i];
-
-                if (strcmp(old->key, m->key) == 0) {
-                        rc_log_info("voice: %s replaced by a newer one", old->key);
-                        ev(v, "replaced", old);
-                        v->stats.replaced++;
-                        unqueue(v, i);
-                        msg_free(old);
+        for (unsigned i = 0; i < v->n_waiting; i++)
+                if (strcmp(v->waiting[i]->key, m->key) == 0) {
+                        rc_log_info("voice: %s replaced by a newer one", m->key);
+                        drop_waiting(v, i, "replaced", &v->stats.replaced);
                         break;
                 }
-        }
         if (v->n_waiting >= v->queue_max) {
                 int w = worst_waiting(v);
                 struct msg *victim = v->waiting[w];
@@ -1181,10 +1165,7 @@ void rc_voice_say(struct rc_voice *v, const char *key, const char *text,
                 }
                 if (victim->priority != RC_PRIORITY_SAFETY) {
                         rc_log_notice("voice: %s dropped for room", victim->key);
-                        ev(v, "dropped_full", victim);
-                        v->stats.dropped_full++;
-                        unqueue(v, (unsigned)w);
-                        msg_free(victim);
+                        drop_waiting(v, (unsigned)w, "dropped_full", &v->stats.dropped_full);
                 }
         }
         v->waiting[v->n_waiting++] = m;
@@ -1300,11 +1281,7 @@ static void on_idle_closed(uv_handle_t *h) {
         struct rc_voice *v = h->data;
 
         v->idle_closed = true;
-        if (!v->utts && !v->closed_called) {
-                v->closed_called = true;
-                if (v->closed)
-                        v->closed(v->closed_userdata);
-        }
+        closed_if_done(v);
 }
 
 void rc_voice_close(struct rc_voice *v, void (*closed)(void *userdata), void *userdata) {

@@ -253,11 +253,7 @@ static void device_defaults(struct rc__device *d, enum rc_device_kind kind) {
         d->gyro_noise = 0.1;
         d->accel_noise = 4;
         d->load_cell = true;
-        /* spec/roller-gatt.md's defaults: 127 mm, 457 mm, long axis x, smooth */
-        d->info.diameter_mm = 127;
-        d->info.length_mm = 457;
-        d->info.long_axis = 0;
-        d->info.surface = RC_SURFACE_SMOOTH;
+        d->info = RC_ROLLER_INFO_DEFAULT; /* spec/roller-gatt.md's */
         d->force_noise = 2;
         d->force = 300;
         d->breath_mm = 1.0;
@@ -529,6 +525,15 @@ static void parse_device(struct parser *p, struct tokens *tk, enum rc_device_kin
 
 /* ---- segments ----------------------------------------------------------------- */
 
+/* A segment with nothing set: no `at`, breathing and RSA unchanged. */
+static void segment_init(struct rc__segment *s, unsigned line) {
+        memset(s, 0, sizeof(*s));
+        s->line = line;
+        s->at = -1;
+        s->breath = -1;
+        s->rsa = -1;
+}
+
 static int push_segment(struct rc__device *d, const struct rc__segment *s) {
         if (d->n_seg == d->cap_seg) {
                 size_t cap = d->cap_seg ? d->cap_seg * 2 : 16;
@@ -639,11 +644,7 @@ static void parse_segment(struct parser *p, struct tokens *tk) {
                      label, label);
                 return;
         }
-        memset(&s, 0, sizeof(s));
-        s.line = p->line;
-        s.at = -1;
-        s.breath = -1;
-        s.rsa = -1;
+        segment_init(&s, p->line);
         if (i < tk->n && strcmp(tk->t[i], "at") == 0) {
                 if (i + 1 >= tk->n) {
                         perr(p, "'at' needs a time in seconds");
@@ -873,14 +874,11 @@ static void layout_device(struct parser *p, struct rc__device *d, bool report_em
                         } else if (s.at > cursor + 1e-9) {
                                 struct rc__segment f;
 
-                                memset(&f, 0, sizeof(f));
+                                segment_init(&f, 0);
                                 f.kind = RC__SEG_IDLE;
                                 f.t0 = cursor;
                                 f.t1 = s.at;
                                 f.ramp = d->ramp;
-                                f.at = -1;
-                                f.breath = -1;
-                                f.rsa = -1;
                                 if (push_segment(d, &f) < 0) {
                                         p->oom = -ENOMEM;
                                         goto out;

@@ -7,6 +7,7 @@
 
 #include "sim/encode.h"
 #include "sim/scenario.h"
+#include "util/file.h"
 #include "util/log.h"
 
 struct rc_sim {
@@ -906,29 +907,18 @@ int rc_sim_new_from_string(const char *text, size_t len, const char *name, struc
 }
 
 int rc_sim_new_from_file(const char *path, struct rc_sim **ret) {
-        FILE *f = fopen(path, "rb");
         char *buf;
         size_t n;
-        int r;
+        int r = rc_read_file(path, RC__SCN_MAX_BYTES, &buf, &n);
 
-        if (!f)
-                return -errno;
-        buf = malloc(RC__SCN_MAX_BYTES + 1);
-        if (!buf) {
-                fclose(f);
-                return -ENOMEM;
-        }
-        n = fread(buf, 1, RC__SCN_MAX_BYTES + 1, f);
-        if (ferror(f)) {
-                r = -EIO;
-        } else if (n > RC__SCN_MAX_BYTES) {
+        if (r == -EFBIG) {
                 rc_log_error("%s: scenario is larger than %u bytes", path, RC__SCN_MAX_BYTES);
-                r = -EINVAL;
-        } else {
-                r = rc_sim_new_from_string(buf, n, path, ret);
+                return -EINVAL;
         }
+        if (r < 0)
+                return r;
+        r = rc_sim_new_from_string(buf, n, path, ret);
         free(buf);
-        fclose(f);
         return r;
 }
 

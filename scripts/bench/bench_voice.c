@@ -192,10 +192,25 @@ static double one(struct bench *b, const char *dir, int output, unsigned i) {
         return st.latency_max_ms;
 }
 
+/* Each message `rounds` times, each to an idle voice; the latencies go to `ms`.
+ * Returns how many there are. */
+static unsigned say_all(struct bench *b, const char *dir, int output, unsigned rounds, double *ms) {
+        unsigned n = 0;
+
+        for (unsigned r = 0; r < rounds; r++)
+                for (unsigned i = 0; i < N_MESSAGES; i++) {
+                        double x = one(b, dir, output, i);
+
+                        if (!isnan(x))
+                                ms[n++] = x;
+                }
+        return n;
+}
+
 int main(int argc, char **argv) {
         struct bench b = {0};
         char dir[] = "/tmp/bench_voice.XXXXXX", cmd[128];
-        unsigned rounds = 1, n = 0, k;
+        unsigned rounds = 1, n, k;
         double *ms;
         struct rc_voice_stats st;
 
@@ -214,13 +229,7 @@ int main(int argc, char **argv) {
         printf("espeak-ng %s voice, %s; %ld cores\n", "en-us", "22050 Hz mono s16",
                sysconf(_SC_NPROCESSORS_ONLN));
 
-        for (unsigned r = 0; r < rounds; r++)
-                for (unsigned i = 0; i < N_MESSAGES; i++) {
-                        double x = one(&b, dir, RC_VOICE_WAV, i);
-
-                        if (!isnan(x))
-                                ms[n++] = x;
-                }
+        n = say_all(&b, dir, RC_VOICE_WAV, rounds, ms);
         report("say", ms, n);
 
         /* preempt: a long cue being spoken, then a safety message */
@@ -242,16 +251,9 @@ int main(int argc, char **argv) {
         report("preempt", ms, n);
 
         /* alsa: through aplay on the null device */
-        n = 0;
         if (system("aplay -q -D null -t raw -f S16_LE -r 22050 -c 1 </dev/null "
                    ">/dev/null 2>&1") == 0) {
-                for (unsigned r = 0; r < rounds; r++)
-                        for (unsigned i = 0; i < N_MESSAGES; i++) {
-                                double x = one(&b, dir, RC_VOICE_ALSA, i);
-
-                                if (!isnan(x))
-                                        ms[n++] = x;
-                        }
+                n = say_all(&b, dir, RC_VOICE_ALSA, rounds, ms);
                 report("alsa", ms, n);
         } else {
                 printf("alsa     skipped: aplay cannot open ALSA's null device\n");

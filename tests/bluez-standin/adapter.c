@@ -431,8 +431,7 @@ static int remove_device(struct sti *si, sd_bus_message *m) {
                 return sti_reply_error(m, "org.bluez.Error.DoesNotExist", "Does Not Exist");
         if (!si->powered)
                 return sti_reply_error(m, "org.bluez.Error.NotReady", "Resource Not Ready");
-        if (d->link == STI_LINK_CONNECTING)
-                sti_device_abort_connect(si, d);
+        sti_device_abort_connect(si, d);
         if (d->link == STI_LINK_UP) {
                 /* device_request_disconnect(): the reply and the removal follow the
                  * disconnection. */
@@ -472,14 +471,8 @@ int sti_adapter_method(struct sti *si, sd_bus_message *m, const char *member) {
 static void power_off(struct sti *si) {
         si->n_discovery = 0;
         set_discovering(si, false);
-        for (size_t i = 0; i < si->n_devs; i++) {
-                struct sti_dev *d = si->devs[i];
-
-                if (d->link == STI_LINK_CONNECTING)
-                        sti_device_abort_connect(si, d);
-                if (d->link == STI_LINK_UP)
-                        sti_device_link_down(si, d, "local");
-        }
+        for (size_t i = 0; i < si->n_devs; i++)
+                sti_device_drop(si, si->devs[i], "local");
 }
 
 /* Returns 1 after replying, 0 if the property is read-only. */

@@ -35,14 +35,26 @@ static const struct {
         {"uuids-string", STI_BAD_UUIDS_STRING},
 };
 
-static int append_stat(sd_bus_message *m, const char *prefix, const char *name, uint64_t v) {
-        char key[96];
+struct counter {
+        const char *name;
+        uint64_t v;
+};
 
-        if (prefix)
-                snprintf(key, sizeof(key), "%s.%s", prefix, name);
-        else
-                snprintf(key, sizeof(key), "%s", name);
-        return sd_bus_message_append(m, "{st}", key, v);
+/* Append each counter as {"prefix.name", value} ("name" without a prefix). */
+static int append_counters(sd_bus_message *m, const char *prefix, const struct counter *c,
+                           size_t n) {
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                char key[96];
+
+                if (prefix)
+                        snprintf(key, sizeof(key), "%s.%s", prefix, c[i].name);
+                else
+                        snprintf(key, sizeof(key), "%s", c[i].name);
+                r = sd_bus_message_append(m, "{st}", key, c[i].v);
+        }
+        return r;
 }
 
 static int stats(struct sti *si, sd_bus_message *call) {
@@ -66,52 +78,41 @@ static int stats(struct sti *si, sd_bus_message *call) {
         r = sd_bus_message_new_method_return(call, &m);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{st}");
-        if (r >= 0)
-                r = append_stat(m, NULL, "connect_calls", si->st_connect_calls);
-        if (r >= 0)
-                r = append_stat(m, NULL, "connects", connects);
-        if (r >= 0)
-                r = append_stat(m, NULL, "connect_failures", si->st_connect_failures);
-        if (r >= 0)
-                r = append_stat(m, NULL, "disconnect_calls", si->st_disconnect_calls);
-        if (r >= 0)
-                r = append_stat(m, NULL, "link_losses", losses);
-        if (r >= 0)
-                r = append_stat(m, NULL, "notifications_sent", sig + fd);
-        if (r >= 0)
-                r = append_stat(m, NULL, "notifications_sent_signal", sig);
-        if (r >= 0)
-                r = append_stat(m, NULL, "notifications_sent_fd", fd);
-        if (r >= 0)
-                r = append_stat(m, NULL, "notifications_dropped", dropped);
-        if (r >= 0)
-                r = append_stat(m, NULL, "notifications_eagain", eagain);
-        if (r >= 0)
-                r = append_stat(m, NULL, "notifications_oversize", oversize);
-        if (r >= 0)
-                r = append_stat(m, NULL, "reads", reads);
-        if (r >= 0)
-                r = append_stat(m, NULL, "trace_malformed_lines", si->st_trace_malformed);
-        if (r >= 0)
-                r = append_stat(m, NULL, "discovery_sessions", si->n_discovery);
+        if (r >= 0) {
+                const struct counter totals[] = {
+                        {"connect_calls", si->st_connect_calls},
+                        {"connects", connects},
+                        {"connect_failures", si->st_connect_failures},
+                        {"disconnect_calls", si->st_disconnect_calls},
+                        {"link_losses", losses},
+                        {"notifications_sent", sig + fd},
+                        {"notifications_sent_signal", sig},
+                        {"notifications_sent_fd", fd},
+                        {"notifications_dropped", dropped},
+                        {"notifications_eagain", eagain},
+                        {"notifications_oversize", oversize},
+                        {"reads", reads},
+                        {"trace_malformed_lines", si->st_trace_malformed},
+                        {"discovery_sessions", si->n_discovery},
+                };
+
+                r = append_counters(m, NULL, totals, sizeof(totals) / sizeof(totals[0]));
+        }
         for (size_t i = 0; r >= 0 && i < si->n_devs; i++) {
                 struct sti_dev *d = si->devs[i];
+                const struct counter per_device[] = {
+                        {"sent", d->st_sent_signal + d->st_sent_fd},
+                        {"sent_signal", d->st_sent_signal},
+                        {"sent_fd", d->st_sent_fd},
+                        {"dropped", d->st_dropped},
+                        {"eagain", d->st_eagain},
+                        {"connects", d->st_connects},
+                        {"link_losses", d->st_link_losses},
+                        {"reads", d->st_reads},
+                };
 
-                r = append_stat(m, d->addr_str, "sent", d->st_sent_signal + d->st_sent_fd);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "sent_signal", d->st_sent_signal);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "sent_fd", d->st_sent_fd);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "dropped", d->st_dropped);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "eagain", d->st_eagain);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "connects", d->st_connects);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "link_losses", d->st_link_losses);
-                if (r >= 0)
-                        r = append_stat(m, d->addr_str, "reads", d->st_reads);
+                r = append_counters(m, d->addr_str, per_device,
+                                    sizeof(per_device) / sizeof(per_device[0]));
         }
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
@@ -166,10 +167,7 @@ int sti_control_method(struct sti *si, sd_bus_message *m, const char *member) {
                 d = device_arg(si, m);
                 if (!d)
                         return no_device(m);
-                if (d->link == STI_LINK_CONNECTING)
-                        sti_device_abort_connect(si, d);
-                if (d->link == STI_LINK_UP)
-                        sti_device_link_down(si, d, "timeout");
+                sti_device_drop(si, d, "timeout");
                 return sti_reply_empty(m);
         }
         if (strcmp(member, "RefuseConnects") == 0 && strcmp(sig, "su") == 0) {
@@ -203,10 +201,7 @@ int sti_control_method(struct sti *si, sd_bus_message *m, const char *member) {
                 if (!d)
                         return no_device(m);
                 d->vanished = true;
-                if (d->link == STI_LINK_CONNECTING)
-                        sti_device_abort_connect(si, d);
-                if (d->link == STI_LINK_UP)
-                        sti_device_link_down(si, d, "timeout");
+                sti_device_drop(si, d, "timeout");
                 sti_adapter_unexport_device(si, d);
                 return sti_reply_empty(m);
         }

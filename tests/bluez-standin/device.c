@@ -234,6 +234,11 @@ void sti_device_abort_connect(struct sti *si, struct sti_dev *d) {
                 fail_connect(si, d, "aborted");
 }
 
+void sti_device_drop(struct sti *si, struct sti_dev *d, const char *reason) {
+        sti_device_abort_connect(si, d);
+        sti_device_link_down(si, d, reason);
+}
+
 static int on_resolve(sd_event_source *s, uint64_t usec, void *userdata) {
         struct sti_dev *d = userdata;
         struct sti *si = d->si;
@@ -387,8 +392,7 @@ static int dev_disconnect(struct sti *si, sd_bus_message *m, struct sti_dev *d, 
 
         if (!remove)
                 si->st_disconnect_calls++;
-        if (d->link == STI_LINK_CONNECTING)
-                sti_device_abort_connect(si, d);
+        sti_device_abort_connect(si, d);
         if (d->link != STI_LINK_UP) {
                 if (remove)
                         sti_adapter_unexport_device(si, d);

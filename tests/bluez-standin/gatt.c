@@ -231,16 +231,28 @@ static uint16_t mtu_now(struct sti *si, struct sti_chrc *c) {
         return link_up(c) ? si->opt.mtu : DEFAULT_LE_MTU;
 }
 
+/* A UUID property: the 128-bit form as a string. */
+static int uuid_variant(sd_bus_message *m, const rc_uuid *u) {
+        char s[RC_UUID_STRLEN];
+
+        rc_uuid_format(u, s);
+        return sti_variant(m, "s", s);
+}
+
+/* Whether any StartNotify session is registered on the current link. */
+static bool any_registered(struct sti_chrc *c) {
+        for (size_t i = 0; i < c->n_clients; i++)
+                if (c->clients[i].registered)
+                        return true;
+        return false;
+}
+
 int sti_gatt_append_service_prop(struct sti *si, sd_bus_message *m, struct sti_svc *s,
                                  const char *n) {
-        char uuid[RC_UUID_STRLEN];
-
         if (strcmp(n, "Handle") == 0)
                 return sti_variant(m, "q", s->start);
-        if (strcmp(n, "UUID") == 0) {
-                rc_uuid_format(&s->uuid, uuid);
-                return sti_variant(m, "s", uuid);
-        }
+        if (strcmp(n, "UUID") == 0)
+                return uuid_variant(m, &s->uuid);
         if (strcmp(n, "Device") == 0)
                 return sti_variant(m, "o", s->dev->path);
         if (strcmp(n, "Primary") == 0)
@@ -273,14 +285,10 @@ static int append_flags(sd_bus_message *m, uint8_t props) {
 }
 
 int sti_append_chrc_prop(struct sti *si, sd_bus_message *m, struct sti_chrc *c, const char *n) {
-        char uuid[RC_UUID_STRLEN];
-
         if (strcmp(n, "Handle") == 0)
                 return sti_variant(m, "q", c->handle);
-        if (strcmp(n, "UUID") == 0) {
-                rc_uuid_format(&c->uuid, uuid);
-                return sti_variant(m, "s", uuid);
-        }
+        if (strcmp(n, "UUID") == 0)
+                return uuid_variant(m, &c->uuid);
         if (strcmp(n, "Service") == 0)
                 return sti_variant(m, "o", c->svc->path);
         if (strcmp(n, "Value") == 0)
@@ -303,25 +311,17 @@ int sti_append_chrc_prop(struct sti *si, sd_bus_message *m, struct sti_chrc *c, 
 }
 
 static uint16_t ccc_value(struct sti_chrc *c) {
-        bool on = c->acq_fd >= 0;
-
-        for (size_t i = 0; i < c->n_clients; i++)
-                on |= c->clients[i].registered;
-        if (!on)
+        if (c->acq_fd < 0 && !any_registered(c))
                 return 0;
         return (c->props & STI_PROP_NOTIFY) ? 0x0001 : 0x0002;
 }
 
 int sti_gatt_append_desc_prop(struct sti *si, sd_bus_message *m, struct sti_desc *ds,
                               const char *n) {
-        char uuid[RC_UUID_STRLEN];
-
         if (strcmp(n, "Handle") == 0)
                 return sti_variant(m, "q", ds->handle);
-        if (strcmp(n, "UUID") == 0) {
-                rc_uuid_format(&ds->uuid, uuid);
-                return sti_variant(m, "s", uuid);
-        }
+        if (strcmp(n, "UUID") == 0)
+                return uuid_variant(m, &ds->uuid);
         if (strcmp(n, "Characteristic") == 0)
                 return sti_variant(m, "o", ds->chrc->path);
         if (strcmp(n, "Value") == 0)
@@ -452,13 +452,6 @@ void sti_gatt_free(struct sti_dev *d) {
 
 /* ---- notifications ---------------------------------------------------------------------- */
 
-static bool any_registered(struct sti_chrc *c) {
-        for (size_t i = 0; i < c->n_clients; i++)
-                if (c->clients[i].registered)
-                        return true;
-        return false;
-}
-
 static int send_value_signal(struct sti *si, struct sti_chrc *c) {
         sd_bus_message *m = NULL;
         int r;
@@ -499,8 +492,8 @@ static void set_cached_value(struct sti_chrc *c, const uint8_t *p, size_t len) {
         c->value_len = len;
 }
 
-bool sti_gatt_notify(struct sti *si, struct sti_dev *d, enum rc_char which, const rc_uuid *uuid,
-                     const uint8_t *p, size_t len) {
+bool sti_gatt_notify(struct sti *si, struct sti_dev *d, const rc_uuid *uuid, const uint8_t *p,
+                     size_t len) {
         struct sti_chrc *c = sti_gatt_find_chrc(d, uuid);
         ssize_t k;
 
@@ -615,6 +608,15 @@ static void update_notifying(struct sti *si, struct sti_chrc *c) {
         sti_props_changed(si, c->path, STI_IFACE_CHRC, "Notifying", NULL);
 }
 
+/* A StartNotify session ends (StopNotify, or its client left the bus). */
+static void remove_client(struct sti *si, struct sti_chrc *c, struct sti_notify_client *cl) {
+        size_t i = (size_t)(cl - c->clients);
+
+        memmove(&c->clients[i], &c->clients[i + 1], (c->n_clients - i - 1) * sizeof(*cl));
+        c->n_clients--;
+        update_notifying(si, c);
+}
+
 static int start_notify(struct sti *si, sd_bus_message *m, struct sti_chrc *c) {
         const char *sender = sd_bus_message_get_sender(m);
         struct sti_dev *d = c->svc->dev;
@@ -656,7 +658,6 @@ static int start_notify(struct sti *si, sd_bus_message *m, struct sti_chrc *c) {
 static int stop_notify(struct sti *si, sd_bus_message *m, struct sti_chrc *c) {
         const char *sender = sd_bus_message_get_sender(m);
         struct sti_notify_client *cl;
-        size_t i;
 
         if (c->acq_fd >= 0) {
                 release_acquired(si, c, true);
@@ -665,10 +666,7 @@ static int stop_notify(struct sti *si, sd_bus_message *m, struct sti_chrc *c) {
         cl = find_client(c, sender ? sender : "");
         if (!cl)
                 return sti_reply_error(m, "org.bluez.Error.Failed", "No notify session started");
-        i = (size_t)(cl - c->clients);
-        memmove(&c->clients[i], &c->clients[i + 1], (c->n_clients - i - 1) * sizeof(*cl));
-        c->n_clients--;
-        update_notifying(si, c);
+        remove_client(si, c, cl);
         return sti_reply_empty(m);
 }
 
@@ -765,13 +763,8 @@ int sti_gatt_chrc_method(struct sti *si, sd_bus_message *m, struct sti_chrc *c,
                 return stop_notify(si, m, c);
         if (strcmp(member, "AcquireNotify") == 0 && strcmp(sig, "a{sv}") == 0)
                 return acquire_notify(si, m, c);
-        if (strcmp(member, "WriteValue") == 0 && strcmp(sig, "aya{sv}") == 0) {
-                if (!link_up(c))
-                        return sti_reply_error(m, "org.bluez.Error.Failed", "Not connected");
-                return sti_reply_error(m, "org.bluez.Error.NotSupported",
-                                       "Operation is not supported");
-        }
-        if (strcmp(member, "AcquireWrite") == 0 && strcmp(sig, "a{sv}") == 0) {
+        if ((strcmp(member, "WriteValue") == 0 && strcmp(sig, "aya{sv}") == 0) ||
+            (strcmp(member, "AcquireWrite") == 0 && strcmp(sig, "a{sv}") == 0)) {
                 if (!link_up(c))
                         return sti_reply_error(m, "org.bluez.Error.Failed", "Not connected");
                 return sti_reply_error(m, "org.bluez.Error.NotSupported",
@@ -826,15 +819,9 @@ void sti_gatt_client_gone(struct sti *si, const char *owner) {
                         for (size_t c = 0; c < d->svcs[s].n_chrcs; c++) {
                                 struct sti_chrc *ch = &d->svcs[s].chrcs[c];
                                 struct sti_notify_client *cl = find_client(ch, owner);
-                                size_t k;
 
-                                if (!cl)
-                                        continue;
-                                k = (size_t)(cl - ch->clients);
-                                memmove(&ch->clients[k], &ch->clients[k + 1],
-                                        (ch->n_clients - k - 1) * sizeof(*cl));
-                                ch->n_clients--;
-                                update_notifying(si, ch);
+                                if (cl)
+                                        remove_client(si, ch, cl);
                         }
         }
 }

@@ -182,7 +182,6 @@ static struct sti_dev *new_dev(struct sti *si) {
         d->si = si;
         d->index = si->n_devs;
         d->link = STI_LINK_DOWN;
-        d->player.timer = NULL;
         si->devs[si->n_devs++] = d;
         return d;
 }

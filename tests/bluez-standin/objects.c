@@ -256,6 +256,20 @@ static const struct iface *find_iface(const struct obj *o, const char *name) {
         return NULL;
 }
 
+/* One {sv} entry: a property and its value. */
+static int append_prop(struct sti *si, sd_bus_message *m, const struct obj *o,
+                       const struct iface *ifc, const char *name) {
+        int r = sd_bus_message_open_container(m, 'e', "sv");
+
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = ifc->fn(si, m, o, name);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 /* a{sv} of an interface's properties. */
 static int append_props(struct sti *si, sd_bus_message *m, const struct obj *o,
                         const struct iface *ifc) {
@@ -266,13 +280,7 @@ static int append_props(struct sti *si, sd_bus_message *m, const struct obj *o,
         for (size_t i = 0; ifc->fn && ifc->props[i]; i++) {
                 if (ifc->fn(si, NULL, o, ifc->props[i]) <= 0)
                         continue;
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", ifc->props[i]);
-                if (r >= 0)
-                        r = ifc->fn(si, m, o, ifc->props[i]);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
+                r = append_prop(si, m, o, ifc, ifc->props[i]);
                 if (r < 0)
                         return r;
         }
@@ -608,23 +616,38 @@ static int introspect(struct sti *si, sd_bus_message *call, const struct obj *o,
 
 /* ---- Properties ------------------------------------------------------------------ */
 
+/* The interface (and, with ret_name, the property) a Properties call names, read
+ * from its arguments. 0 when the object has them; else the result of the error
+ * reply (gdbus's InvalidArgs). */
+static int props_target(struct sti *si, sd_bus_message *call, const struct obj *o,
+                        const struct iface **ret_ifc, const char **ret_name) {
+        const char *ifname;
+        int r;
+
+        r = ret_name ? sd_bus_message_read(call, "ss", &ifname, ret_name)
+                     : sd_bus_message_read(call, "s", &ifname);
+        if (r < 0)
+                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
+                                       "Invalid arguments");
+        *ret_ifc = find_iface(o, ifname);
+        if (!*ret_ifc)
+                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
+                                       "No such interface '%s'", ifname);
+        if (ret_name && (!(*ret_ifc)->fn || (*ret_ifc)->fn(si, NULL, o, *ret_name) <= 0))
+                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
+                                       "No such property '%s'", *ret_name);
+        return 0;
+}
+
 static int props_get(struct sti *si, sd_bus_message *call, const struct obj *o) {
-        const char *ifname, *name;
+        const char *name;
         const struct iface *ifc;
         sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_read(call, "ss", &ifname, &name);
-        if (r < 0)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "Invalid arguments");
-        ifc = find_iface(o, ifname);
-        if (!ifc)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "No such interface '%s'", ifname);
-        if (!ifc->fn || ifc->fn(si, NULL, o, name) <= 0)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "No such property '%s'", name);
+        r = props_target(si, call, o, &ifc, &name);
+        if (r != 0)
+                return r;
         r = sd_bus_message_new_method_return(call, &m);
         if (r >= 0)
                 r = ifc->fn(si, m, o, name);
@@ -635,19 +658,13 @@ static int props_get(struct sti *si, sd_bus_message *call, const struct obj *o) 
 }
 
 static int props_get_all(struct sti *si, sd_bus_message *call, const struct obj *o) {
-        const char *ifname;
         const struct iface *ifc;
         sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_read(call, "s", &ifname);
-        if (r < 0)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "Invalid arguments");
-        ifc = find_iface(o, ifname);
-        if (!ifc)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "No such interface '%s'", ifname);
+        r = props_target(si, call, o, &ifc, NULL);
+        if (r != 0)
+                return r;
         r = sd_bus_message_new_method_return(call, &m);
         if (r >= 0)
                 r = append_props(si, m, o, ifc);
@@ -658,21 +675,13 @@ static int props_get_all(struct sti *si, sd_bus_message *call, const struct obj 
 }
 
 static int props_set(struct sti *si, sd_bus_message *call, const struct obj *o) {
-        const char *ifname, *name;
+        const char *name;
         const struct iface *ifc;
         int r;
 
-        r = sd_bus_message_read(call, "ss", &ifname, &name);
-        if (r < 0)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "Invalid arguments");
-        ifc = find_iface(o, ifname);
-        if (!ifc)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "No such interface '%s'", ifname);
-        if (!ifc->fn || ifc->fn(si, NULL, o, name) <= 0)
-                return sti_reply_error(call, "org.freedesktop.DBus.Error.InvalidArgs",
-                                       "No such property '%s'", name);
+        r = props_target(si, call, o, &ifc, &name);
+        if (r != 0)
+                return r;
         /* The setters read the variant themselves and reply. */
         if (ifc == &if_adapter) {
                 r = sti_adapter_set_prop(si, call, name);
@@ -850,8 +859,7 @@ static void queue(struct sti *si, struct sti_pending *p) {
         si->n_pending++;
         if (si->flush_source)
                 sd_event_source_set_enabled(si->flush_source, SD_EVENT_ONESHOT);
-        if (si->n_pending >= STI_PENDING_MAX)
-                sti_flush(si);
+        sti_flush_if_large(si);
 }
 
 void sti_flush_if_large(struct sti *si) {
@@ -994,13 +1002,7 @@ static int send_props(struct sti *si, struct sti_pending *p) {
                         continue;
                 }
                 n_changed++;
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", p->names[i]);
-                if (r >= 0)
-                        r = ifc->fn(si, m, &o, p->names[i]);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
+                r = append_prop(si, m, &o, ifc, p->names[i]);
         }
         if (r >= 0)
                 r = sd_bus_message_close_container(m);

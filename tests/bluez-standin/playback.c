@@ -35,16 +35,14 @@ static bool is_notify_char(enum rc_char c) {
                c == RC_CHAR_HR_MEASUREMENT;
 }
 
-/* Whether a line is a notification (as opposed to a read, a connect…). */
-static bool is_notification(const struct sti_player *p, const struct rc_notification *n) {
-        enum rc_char c;
-
-        if (n->what != RC_WHAT_VALUE)
+/* Whether the look-ahead line is a notification (as opposed to a read, a
+ * connect…). */
+static bool is_notification(const struct sti_player *p) {
+        if (p->next.what != RC_WHAT_VALUE)
                 return false;
-        c = rc_gatt_char_from_uuid(&n->uuid);
-        if (c == RC_CHAR_BATTERY_LEVEL)
+        if (p->next_char == RC_CHAR_BATTERY_LEVEL)
                 return p->in_session && p->battery_read_seen;
-        return is_notify_char(c);
+        return is_notify_char(p->next_char);
 }
 
 /* The next line of this device, into p->next. Returns 1, 0 at the end. */
@@ -71,6 +69,8 @@ static int read_next(struct sti_dev *d) {
                 p->next = n;
                 memcpy(p->next_buf, n.data, n.len);
                 p->next.data = p->next_buf;
+                p->next_char =
+                        n.what == RC_WHAT_VALUE ? rc_gatt_char_from_uuid(&n.uuid) : RC_CHAR_UNKNOWN;
                 p->have_next = true;
                 break;
         }
@@ -117,8 +117,7 @@ static void end_session(struct sti *si, struct sti_dev *d, uint64_t t) {
         p->session_anchored = false;
         p->session++; /* the next one */
         rc_log_info("device %s: off (trace %.3f s)", d->addr_str, (double)t / 1e6);
-        if (d->link == STI_LINK_UP)
-                sti_device_link_down(si, d, "timeout");
+        sti_device_link_down(si, d, "timeout");
         sti_adapter_advertising_changed(si, d);
 }
 
@@ -141,17 +140,23 @@ static void update_name(struct sti *si, struct sti_dev *d, const uint8_t *p, siz
                 sti_props_changed(si, d->path, STI_IFACE_DEVICE, "Name", "Alias", NULL);
 }
 
-static void play_value(struct sti *si, struct sti_dev *d, const struct rc_notification *n) {
+/* A Battery Level value: what a read returns, and Battery1.Percentage. */
+static void battery_value(struct sti *si, struct sti_dev *d, const struct rc_notification *n) {
+        sti_gatt_set_read_value(d, &n->uuid, n->data, n->len);
+        if (n->len == 1)
+                sti_gatt_battery_update(si, d, n->data[0]);
+}
+
+/* A value line of characteristic c. */
+static void play_value(struct sti *si, struct sti_dev *d, const struct rc_notification *n,
+                       enum rc_char c) {
         struct sti_player *p = &d->player;
-        enum rc_char c = rc_gatt_char_from_uuid(&n->uuid);
 
         if (c == RC_CHAR_UNKNOWN)
                 return;
         if (c == RC_CHAR_BATTERY_LEVEL && !p->battery_read_seen) {
                 p->battery_read_seen = true;
-                sti_gatt_set_read_value(d, &n->uuid, n->data, n->len);
-                if (n->len == 1)
-                        sti_gatt_battery_update(si, d, n->data[0]);
+                battery_value(si, d, n);
                 return;
         }
         if (is_read_char(c)) {
@@ -162,13 +167,9 @@ static void play_value(struct sti *si, struct sti_dev *d, const struct rc_notifi
         }
         if (n->t_us < si->opt.offset_us)
                 return; /* before the start (--offset) */
-        if (c == RC_CHAR_BATTERY_LEVEL) {
-                /* A change after the read: the battery plugin is subscribed itself. */
-                sti_gatt_set_read_value(d, &n->uuid, n->data, n->len);
-                if (n->len == 1)
-                        sti_gatt_battery_update(si, d, n->data[0]);
-        }
-        if (!sti_gatt_notify(si, d, c, &n->uuid, n->data, n->len))
+        if (c == RC_CHAR_BATTERY_LEVEL)
+                battery_value(si, d, n); /* after the read: the battery plugin is subscribed */
+        if (!sti_gatt_notify(si, d, &n->uuid, n->data, n->len))
                 d->st_dropped++;
 }
 
@@ -183,7 +184,7 @@ static void pump(struct sti *si, struct sti_dev *d) {
 
                 if (n->what == RC_WHAT_VALUE && !p->in_session)
                         start_session(si, d, n->t_us); /* a value with no connect before it */
-                if (is_notification(p, n) && !p->session_anchored && n->t_us >= si->opt.offset_us)
+                if (is_notification(p) && !p->session_anchored && n->t_us >= si->opt.offset_us)
                         return; /* waits for a client to enable notifications */
                 due = wall_of(si, p, n->t_us);
                 if (due > now) {
@@ -199,7 +200,7 @@ static void pump(struct sti *si, struct sti_dev *d) {
                         end_session(si, d, n->t_us);
                         break;
                 case RC_WHAT_VALUE:
-                        play_value(si, d, n);
+                        play_value(si, d, n, p->next_char);
                         break;
                 }
         }

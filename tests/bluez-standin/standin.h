@@ -189,6 +189,7 @@ struct sti_player {
         bool eof;
         struct rc_notification next; /* look-ahead line; data in next_buf */
         uint8_t next_buf[RC_TRACE_MAX_PAYLOAD];
+        enum rc_char next_char; /* its characteristic (a value line) */
         bool have_next;
         size_t session;         /* the current session (in_session), else the next one */
         bool in_session;        /* powered: advertising or connected */
@@ -280,7 +281,6 @@ struct sti {
         /* The trace. */
         struct sti_trace_dev tdevs[STI_MAX_DEVICES];
         size_t n_tdevs;
-        struct rc_trace_reader scan_stats; /* counts of the pre-scan */
 
         struct sti_dev *devs[STI_MAX_DEVICES + STI_MAX_DECOYS];
         size_t n_devs;
@@ -329,7 +329,7 @@ void sti_model_free(struct sti *si);
 /* Create the device objects (trace devices then decoys) with their GATT layout. */
 int sti_model_build_devices(struct sti *si);
 void sti_devices_free(struct sti *si);
-/* Whether the trace device has this characteristic in its GATT database. */
+/* The kind of a trace device, from the characteristics it has. */
 enum sti_kind sti_model_kind(const struct sti_trace_dev *td);
 
 /* ---- objects.c ---------------------------------------------------------------- */
@@ -389,6 +389,8 @@ bool sti_device_powered(struct sti_dev *d);
 void sti_device_link_down(struct sti *si, struct sti_dev *d, const char *reason);
 /* Abort a connection attempt in progress with Failed le-connection-abort-by-local. */
 void sti_device_abort_connect(struct sti *si, struct sti_dev *d);
+/* Both: a connection attempt is aborted, a link dropped (reason as above). */
+void sti_device_drop(struct sti *si, struct sti_dev *d, const char *reason);
 void sti_device_free_runtime(struct sti_dev *d);
 const char *sti_device_default_alias(struct sti_dev *d, char buf[RC_ADDR_STRLEN]);
 
@@ -414,8 +416,8 @@ bool sti_gatt_link_up(struct sti *si, struct sti_dev *d);
 /* The link went down: close acquired fds, forget CCC registrations. */
 void sti_gatt_link_down(struct sti *si, struct sti_dev *d);
 /* Deliver a notification of the device; returns true if it went somewhere. */
-bool sti_gatt_notify(struct sti *si, struct sti_dev *d, enum rc_char which, const rc_uuid *uuid,
-                     const uint8_t *p, size_t len);
+bool sti_gatt_notify(struct sti *si, struct sti_dev *d, const rc_uuid *uuid, const uint8_t *p,
+                     size_t len);
 /* Set the peripheral-side value of a readable characteristic (from a trace read). */
 void sti_gatt_set_read_value(struct sti_dev *d, const rc_uuid *uuid, const uint8_t *p, size_t len);
 struct sti_chrc *sti_gatt_find_chrc(struct sti_dev *d, const rc_uuid *uuid);

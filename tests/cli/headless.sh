@@ -34,17 +34,12 @@ SCN
 printf '[session]\nroutine = none\nidle_minutes = 0.2\nroller_grace_seconds = 2\n[voice]\noutput = off\n' \
         >"$tmp/hub.conf"
 
-BUILD_DIR=$bin "$src/scripts/bluez-standin" "$tmp/headless.trace" --disconnect-delay 0 \
-        >"$tmp/standin.out" 2>"$tmp/standin.err" &
-standin_pid=$!
-trap 'kill $standin_pid 2>/dev/null; wait $standin_pid 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do [ -s "$tmp/standin.out" ] && break; sleep 0.1; done
-addr=$(head -n 1 "$tmp/standin.out")
-[ -n "$addr" ] || fail "the stand-in did not start"
+start_standin "$tmp/headless.trace"
 
 "$rc" run --bus "$addr" --config "$tmp/hub.conf" --plugins "$src/plugins" \
         --actions "$tmp/actions.jsonl" --events "$tmp/events.jsonl" 2>"$tmp/hub.err" &
 hub=$!
+bg_pids+=("$hub")
 
 # wait until the third session has started, then take the roller away
 for _ in $(seq 600); do

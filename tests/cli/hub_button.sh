@@ -46,14 +46,7 @@ gpio_chip = gpiochip0
 line = 23
 CONF
 
-BUILD_DIR=$bin "$src/scripts/bluez-standin" "$tmp/idle.trace" --disconnect-delay 0 \
-        >"$tmp/standin.out" 2>"$tmp/standin.err" &
-standin_pid=$!
-hub=
-trap 'kill $standin_pid $hub 2>/dev/null; wait $standin_pid $hub 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do [ -s "$tmp/standin.out" ] && break; sleep 0.1; done
-addr=$(head -n 1 "$tmp/standin.out")
-[ -n "$addr" ] || fail "the stand-in did not start"
+start_standin "$tmp/idle.trace"
 
 # under AddressSanitizer its runtime must come first in the preload list
 preload=$shim
@@ -62,13 +55,8 @@ asan=$(ldd "$rc" | awk '/libasan/ { print $3 }')
 RC_FAKE_GPIO=$gpio LD_PRELOAD=$preload "$rc" run --bus "$addr" --config "$tmp/hub.conf" \
         --plugins "$src/plugins" --actions "$tmp/actions.jsonl" >/dev/null 2>"$tmp/hub.err" &
 hub=$!
+bg_pids+=("$hub")
 
-wait_for() { # WHAT CMD...
-        local what=$1; shift
-        for _ in $(seq 150); do "$@" && return 0; sleep 0.1; done
-        cat "$tmp/hub.err" >&2
-        fail "$what"
-}
 has() { grep -Eq "$1" "$tmp/actions.jsonl" 2>/dev/null; }
 count() { grep -Ec "$1" "$tmp/actions.jsonl" 2>/dev/null || true; }
 value() { cat "$gpio/gpiochip0/$1.value"; }
@@ -117,7 +105,6 @@ sleep 1.5
 
 kill -TERM "$hub"
 wait "$hub" || fail "the hub exited $?"
-hub=
 for line in 17 27 22; do
         [ "$(value $line)" = 0 ] || fail "LED line $line is on after the hub exited"
 done

@@ -56,27 +56,15 @@ warn = amber
 stop = red
 CONF
 
-BUILD_DIR=$bin "$src/scripts/bluez-standin" "$tmp/fast.trace" --disconnect-delay 0 \
-        >"$tmp/standin.out" 2>"$tmp/standin.err" &
-standin_pid=$!
-hub=
-trap 'kill $standin_pid $hub 2>/dev/null; wait $standin_pid $hub 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do [ -s "$tmp/standin.out" ] && break; sleep 0.1; done
-addr=$(head -n 1 "$tmp/standin.out")
-[ -n "$addr" ] || fail "the stand-in did not start"
+start_standin "$tmp/fast.trace"
 
 "$rc" run --bus "$addr" --config "$tmp/hub.conf" --plugins "$src/plugins" \
         --actions "$tmp/actions.jsonl" --voice-timeline "$tmp/voice.jsonl" >/dev/null 2>"$tmp/hub.err" &
 hub=$!
+bg_pids+=("$hub")
 
 spoken() { # KEY: its first audio sample was written
         grep -Eq "\"event\":\"first_sample\",\"id\":[0-9]+,\"key\":\"$1\"" "$tmp/voice.jsonl" 2>/dev/null
-}
-wait_for() { # WHAT CMD...
-        local what=$1; shift
-        for _ in $(seq 300); do "$@" && return 0; sleep 0.1; done
-        cat "$tmp/hub.err" >&2
-        fail "$what"
 }
 led_is() { # NAME BRIGHTNESS TRIGGER [DELAY_ON]
         # the trigger selected: as the kernel lists it ("[none] timer ...") or as

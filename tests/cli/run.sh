@@ -9,30 +9,6 @@ rc=$1 src=$2 bin=$3
 
 "$rc" simulate "$src/scripts/scenarios/hold.scn" -o "$tmp/hold.trace" 2>/dev/null
 
-# A private bus with the stand-in playing the trace; its address on the first line.
-standin() { # FIFO-free: the launcher writes the address, then runs until killed
-        BUILD_DIR=$bin "$src/scripts/bluez-standin" "$tmp/hold.trace" --disconnect-delay 0 \
-                >"$tmp/standin.out" 2>"$tmp/standin.err" &
-        standin_pid=$!
-        for _ in $(seq 100); do
-                [ -s "$tmp/standin.out" ] && break
-                sleep 0.1
-        done
-        addr=$(head -n 1 "$tmp/standin.out")
-        [ -n "$addr" ] || { cat "$tmp/standin.err" >&2; fail "the stand-in did not start"; }
-}
-stop_standin() { kill "$standin_pid" 2>/dev/null || true; wait "$standin_pid" 2>/dev/null || true; }
-trap 'stop_standin; rm -rf "$tmp"' EXIT
-
-# Wait until FILE has a line matching PATTERN (up to 20 s).
-wait_for() { # FILE PATTERN
-        for _ in $(seq 200); do
-                grep -q "$2" "$1" 2>/dev/null && return 0
-                sleep 0.1
-        done
-        fail "no '$2' in $1"
-}
-
 expect_exit 0 "$rc" run --help
 grep -q "Usage: rollcoach run" "$tmp/out" || fail "run --help"
 expect_exit 2 "$rc" run --device keyboard=AA:BB:CC:DD:EE:FF
@@ -42,11 +18,12 @@ expect_exit 3 "$rc" run --config "$tmp/bad.conf"
 grep -q "bad.conf:2" "$tmp/err" || fail "config error without file:line"
 
 # ---- SIGTERM mid-session --------------------------------------------------------
-standin
+start_standin "$tmp/hold.trace"
 "$rc" record "$tmp/rec.trace" --bus "$addr" --plugins "$src/plugins" --voice off \
         --events "$tmp/live.jsonl" --actions "$tmp/actions.jsonl" 2>"$tmp/run.err" &
 hub=$!
-wait_for "$tmp/live.jsonl" '"event":"motion"'   # connected and streaming
+bg_pids+=("$hub")
+wait_for "no motion event: not streaming" grep -q '"event":"motion"' "$tmp/live.jsonl"
 sleep 2
 kill -TERM "$hub"
 set +e; wait "$hub"; status=$?; set -e
