@@ -29,6 +29,11 @@
 #define RC_ROLLER_HORIZONTAL_MG 300
 #define RC_ROLLER_TRACK_SUSTAIN_CM 2.0
 #define RC_ROLLER_GAP_RESET_US 2000000 /* a data gap this long restarts the history */
+#define RC_ROLLER_ANGLE_GAIN 0.1     /* per block: share of the gravity angle's innovation taken */
+#define RC_ROLLER_BIAS_GAIN 0.0025   /* per block: the same, into the bias (critically damped) */
+#define RC_ROLLER_GRAVITY_MIN_MG 850 /* gravity's share in the u/w plane, for the angle */
+#define RC_ROLLER_GRAVITY_MAX_MG 1150
+#define RC_ROLLER_BIAS_MAX_LSB 1000 /* 100 °/s: a bias estimate is clamped to this */
 
 /* Receives the roller's events. `ev->device` is left NULL: the caller fills it. */
 typedef void (*rc_roller_emit_fn)(struct rc_event *ev, void *userdata);
@@ -43,8 +48,10 @@ struct rc_roller {
         /* link: seq, device clock, 100 ms blocks */
         struct rc__imu_link link;
 
-        /* sums of the block being filled */
-        int64_t blk_sum_g, blk_sum_a, blk_sum_u, blk_sum_w, blk_sum_gdt, blk_sum_dt;
+        /* sums of the block being filled; τ is a sample's time from the block's start (µs) */
+        int64_t blk_sum_g, blk_sum_a, blk_sum_u, blk_sum_w;
+        int64_t blk_sum_gt, blk_sum_t; /* Σ g·τ, Σ τ */
+        double blk_sum_tt;             /* Σ τ² */
         uint64_t blk_sum_f;
         uint32_t blk_n, blk_nf;
 
@@ -63,8 +70,18 @@ struct rc_roller {
         bool bias_known;
         double bias_lsb;
 
+        /* rotation angle θ about the long axis at the last block's sample centroid:
+         * the gyro's, pulled toward gravity's angle (docs/analysis.md, "Angle") */
+        bool have_theta;        /* theta, theta_dev, omega_prev describe the last block */
+        bool anchored;          /* theta has been set from gravity since the history began */
+        double theta;           /* rad */
+        int64_t theta_dev;      /* the centroid's device time */
+        int64_t angle_dev;      /* centroid of the last block with a usable gravity angle */
+        double omega_prev;      /* rad/s, bias removed */
+        uint64_t angle_bridges; /* corrections taken whole, across missing data */
         /* travel and track */
-        double travel_raw_cm; /* ∫ v dt since connect, in the +ω frame */
+        double travel_raw_cm;  /* r·Δθ while loaded since connect, to the last centroid */
+        double travel_tail_cm; /* and on to the last block's end, by the gyro */
         double track_ref_cm;
         int track_sign; /* 0 until the first sustained movement after a track */
 
@@ -75,7 +92,9 @@ struct rc_roller {
 
         /* hold */
         bool holding;
+        bool still_known;        /* still_since_dev is set (not before the first data) */
         int64_t still_since_dev; /* end of the last block that moved or was unloaded */
+        int64_t still_seen_us;   /* data (blocks) seen still and loaded since then */
         double still_sum_f;      /* force·samples since still_since_dev */
         uint64_t still_n;
         unsigned fast_blocks; /* consecutive blocks at or above the hold speed */
