@@ -312,6 +312,7 @@ struct piece {
         bool from_data_start; /* starts where the data starts (first packet, reconnect) */
         bool after_rest;      /* someone lies down on a still roller */
         bool then_rest;       /* followed by getting off the roller */
+        bool then_drop;       /* followed by the link dropping (or the end) */
 };
 
 static unsigned pieces(const struct gen_session *g, struct piece *p) {
@@ -330,6 +331,7 @@ static unsigned pieces(const struct gen_session *g, struct piece *p) {
                                 n++;
                         }
                         p[n - 1].b = s->t1;
+                        p[n - 1].then_drop = i + 1 == g->n || g->seg[i + 1].kind == DISCONNECT;
                         continue;
                 }
                 if (in && s->kind == REST)
@@ -365,6 +367,13 @@ static void check_session(const struct gen_session *g) {
                 for (unsigned i = 0; i < g->n; i++) {
                         const struct seg *h = &g->seg[i];
                         double path, x = truth_disp(g, h->t1, &path), tol = 0.02 * path + 0.3;
+
+                        /* travel is not counted while the roller is unloaded or the link
+                         * is down: each such interval may miss up to a whole breathing
+                         * swing of the rock the truth leaves out (2 × breath_mm, 1 mm) */
+                        for (unsigned j = 0; j < i; j++)
+                                tol += g->seg[j].kind == REST || g->seg[j].kind == CONNECT ? 0.2
+                                                                                           : 0;
                         long k;
 
                         if (h->kind != HOLD || h->dur < 3 ||
@@ -410,6 +419,9 @@ static void check_session(const struct gen_session *g) {
                          * micro-motion, over 2 s */
                         double late_a = p[i].from_data_start || p[i].after_rest ? late : 0.35;
                         double late_b = p[i].then_rest ? (g->load_cell ? 0.7 : 2.5) : 0.35;
+                        /* the hold ends with the last data that shows it: on a lossy
+                         * link the last packets before a drop may be missing */
+                        double early_b = p[i].then_drop && g->lossy ? 0.6 : 0.15;
                         int found = -1;
 
                         if (p[i].b - a - late_a < 2.5)
@@ -435,7 +447,7 @@ static void check_session(const struct gen_session *g) {
                                 if (h->emitted_ms / 1000.0 < since + 2.0 - 0.01)
                                         report(g, "hold since %.2f s emitted at %.2f s", since,
                                                h->emitted_ms / 1000.0);
-                                if (!h->ended || end < p[i].b - 0.15 || end > p[i].b + late_b)
+                                if (!h->ended || end < p[i].b - early_b || end > p[i].b + late_b)
                                         report(g, "hold %.2f..%.2f s ended %s at %.2f s", since,
                                                p[i].b, h->ended ? "" : "(never)", end);
                         }
@@ -463,7 +475,7 @@ static void check_session(const struct gen_session *g) {
 
 static void test_random_sessions(void **state) {
         struct gen_session *g = malloc(sizeof(*g));
-        unsigned n_cases = 24;
+        unsigned n_cases = 100;
         const char *env = getenv("RC_PROPERTY_CASES");
 
         (void)state;

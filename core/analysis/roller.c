@@ -90,6 +90,7 @@ static void roller_accumulate(void *ctx, const uint8_t *s, unsigned k,
         r->blk_sum_tt +=
                 kk * off * off + off * p * kk * (kk - 1) + p * p * (kk - 1) * kk * (2 * kk - 1) / 6;
         r->blk_n += k;
+        r->blk_period_us = b->period_us;
 }
 
 /* The direction sign in force: fixed by the first sustained movement after a
@@ -213,6 +214,9 @@ static double update_angle(struct rc_roller *r, int64_t start_dev, int64_t end_d
         double omega = (g_mean - r->bias_lsb) * k, slope = 0; /* rad/s, rad/s² */
         double su = (double)r->blk_sum_u, sw = (double)r->blk_sum_w;
         double acc_g, mag, phi, theta_pred, e, old = r->theta, delta;
+        /* a block with most of its samples: its angle and centroid are sharp enough
+         * to learn the bias from (a lone sample in a reversal is not) */
+        bool full = (uint64_t)r->blk_n * r->blk_period_us * 5 >= (uint64_t)RC__BLOCK_US * 4;
         bool usable, recent;
 
         /* ω's trend inside the block: the centre's acceleration r·dω/dt tilts the
@@ -221,7 +225,8 @@ static double update_angle(struct rc_roller *r, int64_t start_dev, int64_t end_d
                 slope = ((double)r->blk_sum_gt / n - g_mean * t1) / var * 1e6 * k;
         acc_g = slope * (r->info.diameter_mm / 20.0) / G_CM_S2;
         mag = hypot(su, sw) / n / sqrt(1 + acc_g * acc_g);
-        usable = level && mag >= RC_ROLLER_GRAVITY_MIN_MG && mag <= RC_ROLLER_GRAVITY_MAX_MG;
+        usable = level && r->blk_n >= 3 && mag >= RC_ROLLER_GRAVITY_MIN_MG &&
+                 mag <= RC_ROLLER_GRAVITY_MAX_MG;
         phi = atan2(su, sw) + atan(acc_g);
         *tail = omega * (double)(end_dev - tc) / 1e6;
 
@@ -233,13 +238,15 @@ static double update_angle(struct rc_roller *r, int64_t start_dev, int64_t end_d
                 r->angle_dev = usable ? tc : NO_TIME;
                 r->theta_dev = tc;
                 r->omega_prev = omega;
+                r->prev_full = full;
                 return omega * (double)(tc - start_dev) / 1e6; /* the block's first half */
         }
         theta_pred = r->theta + 0.5 * (r->omega_prev + omega) * (double)(tc - r->theta_dev) / 1e6;
         delta = theta_pred - old;
         if (usable) {
                 e = remainder(phi - theta_pred, 2 * M_PI);
-                recent = r->anchored && !rc__dev_apart(r->angle_dev, tc, RC__BLOCK_US * 3 / 2);
+                recent = r->anchored && full && r->prev_full &&
+                         !rc__dev_apart(r->angle_dev, tc, RC__BLOCK_US * 3 / 2);
                 if (recent) {
                         double dt = (double)(tc - r->theta_dev) / 1e6;
 
@@ -265,7 +272,23 @@ static double update_angle(struct rc_roller *r, int64_t start_dev, int64_t end_d
         }
         r->theta_dev = tc;
         r->omega_prev = omega;
+        r->prev_full = full;
         return delta;
+}
+
+/* The mean of the block speeds of the last 1 s of device time (missing blocks
+ * leave it shorter, never older). */
+static double speed_mean(const struct rc_roller *r, int64_t end_dev) {
+        double sum = 0;
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < r->v_n; i++)
+                if (!rc__dev_apart(r->v_end[i], end_dev,
+                                   (int64_t)RC_ROLLER_SMOOTH_BLOCKS * RC_ROLLER_BLOCK_US)) {
+                        sum += r->v_ring[i];
+                        n++;
+                }
+        return n ? sum / n : 0.0;
 }
 
 static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
@@ -335,10 +358,11 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
 
         /* speed, 1 s mean */
         r->v_ring[r->v_pos] = v;
+        r->v_end[r->v_pos] = end_dev;
         r->v_pos = (r->v_pos + 1) % RC_ROLLER_SMOOTH_BLOCKS;
         if (r->v_n < RC_ROLLER_SMOOTH_BLOCKS)
                 r->v_n++;
-        v_s = ring_mean(r->v_ring, r->v_n);
+        v_s = speed_mean(r, end_dev);
 
         /* jerk: second difference of block speeds, cm/s per (0.1 s)^2 → m/s^3 */
         if (r->v_hist >= 2) {
@@ -386,8 +410,12 @@ static void roller_gap(void *ctx, int64_t last_end_dev, int64_t next_start_dev) 
         /* differences across missing data would invent jerk */
         r->v_hist = 0;
         r->j_n = 0;
-        if (!rc__dev_apart(last_end_dev, next_start_dev, RC_ROLLER_GAP_RESET_US))
+        if (!rc__dev_apart(last_end_dev, next_start_dev, RC_ROLLER_GAP_RESET_US)) {
+                /* stillness not yet seen: it can only have begun where data shows it */
+                if (!r->holding && r->still_known && r->still_seen_us == 0)
+                        r->still_since_dev = next_start_dev;
                 return;
+        }
         /* a long silence, a reconnect or a device clock that jumped: nothing before it
          * says anything about now; stillness is counted again from the next data */
         if (r->holding)

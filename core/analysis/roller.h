@@ -15,7 +15,7 @@
 #include "decode/gatt.h"
 
 #define RC_ROLLER_BLOCK_US RC__BLOCK_US
-#define RC_ROLLER_SMOOTH_BLOCKS 10 /* speed_cm_s: 1 s mean */
+#define RC_ROLLER_SMOOTH_BLOCKS 10 /* speed_cm_s: mean of the last 1 s */
 #define RC_ROLLER_QUIET_BLOCKS 20  /* bias and micro-motion window: 2 s */
 #define RC_ROLLER_JERK_BLOCKS 5    /* jerk RMS over 0.5 s */
 #define RC_ROLLER_HOLD_SPEED_CM_S 0.5
@@ -29,8 +29,8 @@
 #define RC_ROLLER_HORIZONTAL_MG 300
 #define RC_ROLLER_TRACK_SUSTAIN_CM 2.0
 #define RC_ROLLER_GAP_RESET_US 2000000 /* a data gap this long restarts the history */
-#define RC_ROLLER_ANGLE_GAIN 0.1     /* per block: share of the gravity angle's innovation taken */
-#define RC_ROLLER_BIAS_GAIN 0.0025   /* per block: the same, into the bias (critically damped) */
+#define RC_ROLLER_ANGLE_GAIN 0.2
+#define RC_ROLLER_BIAS_GAIN 0.01
 #define RC_ROLLER_GRAVITY_MIN_MG 850 /* gravity's share in the u/w plane, for the angle */
 #define RC_ROLLER_GRAVITY_MAX_MG 1150
 #define RC_ROLLER_BIAS_MAX_LSB 1000 /* 100 °/s: a bias estimate is clamped to this */
@@ -54,12 +54,14 @@ struct rc_roller {
         double blk_sum_tt;             /* Σ τ² */
         uint64_t blk_sum_f;
         uint32_t blk_n, blk_nf;
+        uint32_t blk_period_us; /* of the last batch added */
 
         /* block history */
         double g_ring[RC_ROLLER_QUIET_BLOCKS];   /* block means of raw ω, LSB */
         double phi_ring[RC_ROLLER_QUIET_BLOCKS]; /* gravity's angle in the u/w plane, rad */
         unsigned g_pos, g_n;
         double v_ring[RC_ROLLER_SMOOTH_BLOCKS]; /* block speeds, cm/s */
+        int64_t v_end[RC_ROLLER_SMOOTH_BLOCKS]; /* and their blocks' ends */
         unsigned v_pos, v_n;
         double j_ring[RC_ROLLER_JERK_BLOCKS]; /* squared jerk, (m/s^3)^2 */
         unsigned j_pos, j_n;
@@ -78,6 +80,7 @@ struct rc_roller {
         int64_t theta_dev;      /* the centroid's device time */
         int64_t angle_dev;      /* centroid of the last block with a usable gravity angle */
         double omega_prev;      /* rad/s, bias removed */
+        bool prev_full;         /* the last block had most of its samples */
         uint64_t angle_bridges; /* corrections taken whole, across missing data */
         /* travel and track */
         double travel_raw_cm;  /* r·Δθ while loaded since connect, to the last centroid */
