@@ -252,9 +252,11 @@ static void test_bad_link_bounded(void **state) {
                 assert_rel(bad.force[h], clean.force[h], 0.01);
                 assert_near(bad.travel[h], clean.travel[h], lost_cm);
         }
-        /* travel only ever loses what the missing samples carried */
-        assert_true(bad.last_travel <= clean.last_travel + 1e-9);
-        assert_near(bad.last_travel, clean.last_travel, lost_cm);
+        /* the missing samples' travel (lost_cm, 7 % of it) is bridged by the
+         * roller's gravity angle before and after each gap (docs/analysis.md,
+         * "Angle"): within 3 % of the clean link's (issue 9) */
+        assert_true(lost_cm > 0.05 * clean.last_travel);
+        assert_near(bad.last_travel, clean.last_travel, 0.03 * clean.last_travel);
         free(notes);
 }
 

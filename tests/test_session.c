@@ -91,10 +91,15 @@ static unsigned count(enum rc_event_type type) {
  * about x (0.1 °/s units), lying flat, force in N. */
 static size_t roller_packet(uint8_t *p, uint16_t seq, uint32_t t0, int16_t gx, double force_n) {
         size_t len = rc_test_imu_header(p, 1, seq, t0, 5000, 16);
-        int16_t a[3] = {0, 0, 1000}, g[3] = {gx, 0, 0};
+        int16_t g[3] = {gx, 0, 0};
 
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i++) {
+                /* gravity turns with the roller in the y/z plane (docs/analysis.md) */
+                double theta = gx * 0.1 * M_PI / 180.0 * (t0 + i * 5000) / 1e6;
+                int16_t a[3] = {0, rc_test_i16(1000 * sin(theta)), rc_test_i16(1000 * cos(theta))};
+
                 len += rc_test_imu_sample(p + len, a, g, 1, (uint16_t)llround(force_n * 10));
+        }
         return len;
 }
 

@@ -1229,9 +1229,9 @@ static void test_errors_header_and_bounds(void **state) {
  * in test_demo_timeline). */
 static void test_bundled_scenarios(void **state) {
         static const char *const names[] = {
-                "demo-lower-back",     "hold",         "lumbar-drift",
-                "control-above-start", "fast-rolling", "slow-rolling",
-                "clock-wrap",          "lossy",        "long-free-session",
+                "demo-lower-back",   "hold",         "lumbar-drift", "control-above-start",
+                "fast-rolling",      "slow-rolling", "clock-wrap",   "lossy",
+                "long-free-session", "loaded-start",
         };
 
         (void)state;
@@ -1391,6 +1391,7 @@ static void test_corruption_reasons(void **state) {
 struct agree {
         unsigned holds_started, holds_ended, presses;
         double hold_s, hold_force, travel_min, travel_max;
+        double first_hold_s, first_since_s, first_hold_emitted_s;
         enum rc_posture posture;
 };
 
@@ -1399,10 +1400,14 @@ static void agree_event(const struct rc_event *ev, void *userdata) {
 
         switch (ev->type) {
         case RC_EV_HOLD_START:
-                a->holds_started++;
+                if (a->holds_started++ == 0) {
+                        a->first_since_s = ev->hold_start.since_ms / 1000.0;
+                        a->first_hold_emitted_s = ev->t_ms / 1000.0;
+                }
                 break;
         case RC_EV_HOLD_END:
-                a->holds_ended++;
+                if (a->holds_ended++ == 0)
+                        a->first_hold_s = ev->hold_end.duration_s;
                 a->hold_s = ev->hold_end.duration_s;
                 a->hold_force = ev->hold_end.mean_force_n;
                 break;
@@ -1478,6 +1483,17 @@ static void test_analysis_agrees(void **state) {
          * -0.2·2.5/2 = -0.25 cm, and breathing rocks it by ±0.1 cm: 1.65 cm. */
         a = analyse("control-above-start");
         assert_near(a.travel_min, 1.65, 0.25);
+
+        /* loaded and still from the first packet (0.1 s, after the reads): the
+         * first hold starts with the data and is confirmed 2 s of data later, ends
+         * with the pass at 40 s; the 76.2 cm pass reads within 2 % despite a bias
+         * that was never seen alone */
+        a = analyse("loaded-start");
+        assert_int_equal(a.holds_started, 2);
+        assert_in_range((long)(a.first_since_s * 1000), 0, 300);
+        assert_true(a.first_hold_emitted_s >= a.first_since_s + 1.99);
+        assert_near(a.first_hold_s, 40.0 - a.first_since_s, 0.3);
+        assert_rel(a.travel_max, 76.2, 0.02);
 }
 
 int main(void) {

@@ -160,7 +160,7 @@ static void body_gap(void *ctx, int64_t last_end_dev, int64_t next_start_dev) {
         struct rc_body *b = ctx;
 
         /* after a long silence, trust the accelerometer again from scratch */
-        if (next_start_dev - last_end_dev >= 2 * 1000000)
+        if (rc__dev_apart(last_end_dev, next_start_dev, 2 * 1000000))
                 b->have_gravity = false;
         b->candidate_blocks = 0;
 }

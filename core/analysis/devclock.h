@@ -31,7 +31,6 @@ int64_t rc_devclock_unwrap(const struct rc_devclock *c, uint32_t raw);
  * (its newest sample). Returns the unwrapped device time. */
 int64_t rc_devclock_observe(struct rc_devclock *c, uint32_t raw, int64_t host_us);
 
-/* Session time (µs) of an unwrapped device time, by the current estimate. */
-static inline int64_t rc_devclock_to_host(const struct rc_devclock *c, int64_t dev_us) {
-        return dev_us + c->offset_us;
-}
+/* Session time (µs) of an unwrapped device time, by the current estimate
+ * (saturated at the ends of int64_t). */
+int64_t rc_devclock_to_host(const struct rc_devclock *c, int64_t dev_us);

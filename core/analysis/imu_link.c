@@ -81,6 +81,7 @@ int rc__imu_link_feed(struct rc__imu_link *l, int64_t t_us, const struct rc_imu_
                 k = (unsigned)((l->blk_end_dev - dev + period - 1) / period);
                 if (k > n - i)
                         k = n - i;
+                l->chunk_dev = dev;
                 ops->accumulate(ctx, b->samples + (size_t)i * b->stride, k, b);
                 i += k;
                 dev += (int64_t)k * period;

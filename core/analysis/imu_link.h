@@ -17,7 +17,8 @@
 #define RC__LOSS_EVENT_GAP_MS 10000 /* packet_loss at most every 10 s per device */
 
 struct rc__imu_block_ops {
-        /* Add k consecutive samples starting at `s` (stride b->stride). */
+        /* Add k consecutive samples starting at `s` (stride b->stride); the first is
+         * at device time l->chunk_dev, in the block that starts at l->blk_start_dev. */
         void (*accumulate)(void *ctx, const uint8_t *s, unsigned k, const struct rc_imu_batch *b);
         /* The block [start, end) is complete (it holds at least one sample). */
         void (*close)(void *ctx, int64_t start_dev, int64_t end_dev);
@@ -37,7 +38,15 @@ struct rc__imu_link {
         int64_t blk_start_dev, blk_end_dev;
         bool have_data;
         int64_t last_data_end_dev;
+        int64_t chunk_dev; /* device time of the first sample of the chunk being accumulated */
 };
+
+/* Device time `to` is at least `d` µs after `from` (d >= 0). Safe for any two
+ * times, INT64_MAX included (no signed overflow); a step back (to < from: the
+ * device clock was reset) counts as far apart. */
+static inline bool rc__dev_apart(int64_t from, int64_t to, int64_t d) {
+        return to < from || (uint64_t)to - (uint64_t)from >= (uint64_t)d;
+}
 
 void rc__imu_link_init(struct rc__imu_link *l);
 

@@ -8,6 +8,8 @@
 #define QUIET_LSB (RC_ROLLER_QUIET_DPS * 10.0) /* gyro LSB is 0.1 °/s */
 #define BIAS_BLEND (1.0 / 8.0)
 #define NO_TIME (INT64_MIN / 4) /* "long ago", safe to subtract from */
+#define RAD_PER_LSB_S (0.1 * M_PI / 180.0)
+#define G_CM_S2 980.665
 
 static void roller_accumulate(void *ctx, const uint8_t *s, unsigned k,
                               const struct rc_imu_batch *b);
@@ -55,11 +57,17 @@ static void roller_accumulate(void *ctx, const uint8_t *s, unsigned k,
         const uint8_t *pu = s + r->off_u, *pw = s + r->off_w;
         unsigned stride = b->stride;
         int32_t sg = 0, sa = 0, su = 0, sw = 0;
+        int64_t sgj = 0;
+        /* τ of the first sample; a block holds at most 100 ms of samples */
+        double off = (double)(r->link.chunk_dev - r->link.blk_start_dev), p = b->period_us;
+        double kk = k;
 
         for (unsigned j = 0; j < k; j++) {
                 size_t o = (size_t)j * stride;
+                int16_t g = rc_les16(pg + o);
 
-                sg += rc_les16(pg + o);
+                sg += g;
+                sgj += (int64_t)g * j;
                 sa += rc_les16(pa + o);
                 su += rc_les16(pu + o);
                 sw += rc_les16(pw + o);
@@ -76,9 +84,13 @@ static void roller_accumulate(void *ctx, const uint8_t *s, unsigned k,
         r->blk_sum_a += sa;
         r->blk_sum_u += su;
         r->blk_sum_w += sw;
-        r->blk_sum_gdt += (int64_t)sg * b->period_us;
-        r->blk_sum_dt += (int64_t)k * b->period_us;
+        /* the moments that give ω's slope inside the block and the samples' centroid */
+        r->blk_sum_gt += (int64_t)off * sg + (int64_t)b->period_us * sgj;
+        r->blk_sum_t += (int64_t)(kk * off + p * kk * (kk - 1) / 2);
+        r->blk_sum_tt +=
+                kk * off * off + off * p * kk * (kk - 1) + p * p * (kk - 1) * kk * (2 * kk - 1) / 6;
         r->blk_n += k;
+        r->blk_period_us = b->period_us;
 }
 
 /* The direction sign in force: fixed by the first sustained movement after a
@@ -101,9 +113,11 @@ static void end_hold(struct rc_roller *r, int64_t end_dev) {
         emit(r, &ev);
 }
 
-/* Forget stillness: a hold can only start RC_ROLLER_HOLD_MIN_US after `dev`. */
+/* Forget stillness: a hold can only start RC_ROLLER_HOLD_MIN_US of data after `dev`. */
 static void restart_still(struct rc_roller *r, int64_t dev) {
+        r->still_known = true;
         r->still_since_dev = dev;
+        r->still_seen_us = 0;
         r->still_sum_f = 0;
         r->still_n = 0;
         r->fast_blocks = 0;
@@ -113,6 +127,10 @@ static void update_hold(struct rc_roller *r, int64_t start_dev, int64_t end_dev,
                         double sum_f_n, uint32_t nf, double disp) {
         bool moving = fabs(v) >= RC_ROLLER_HOLD_SPEED_CM_S;
 
+        /* the first block of a history: stillness can be seen from its start on, never
+         * before (the data did not show it) */
+        if (!r->still_known)
+                restart_still(r, start_dev);
         if (!r->holding) {
                 if (!r->loaded || moving) {
                         restart_still(r, end_dev);
@@ -120,7 +138,9 @@ static void update_hold(struct rc_roller *r, int64_t start_dev, int64_t end_dev,
                 }
                 r->still_sum_f += sum_f_n;
                 r->still_n += nf;
-                if (end_dev - r->still_since_dev >= RC_ROLLER_HOLD_MIN_US) {
+                /* count blocks seen, not the time since: missing data shows nothing */
+                r->still_seen_us += end_dev - start_dev;
+                if (r->still_seen_us >= RC_ROLLER_HOLD_MIN_US) {
                         struct rc_event ev = {.type = RC_EV_HOLD_START};
 
                         r->holding = true;
@@ -179,6 +199,98 @@ static double ring_mean(const double *ring, unsigned n) {
         return n ? sum / n : 0.0;
 }
 
+/* The roller's rotation angle, once a block: the gyro's rotation since the last
+ * block's centroid (trapezoidal, bias removed), pulled toward gravity's angle in
+ * the u/w plane when the roller lies level, and the bias learned from the
+ * difference (a second-order complementary filter, docs/analysis.md "Angle").
+ * Returns the change of angle to count as rolling (rad) up to the block's centroid,
+ * and in *tail the gyro's rotation from there to the block's end. */
+static double update_angle(struct rc_roller *r, int64_t start_dev, int64_t end_dev, bool level,
+                           double *tail) {
+        double n = r->blk_n, k = RAD_PER_LSB_S;
+        double t1 = (double)r->blk_sum_t / n, var = r->blk_sum_tt / n - t1 * t1;
+        int64_t tc = start_dev + (int64_t)llround(t1);
+        double g_mean = (double)r->blk_sum_g / n;
+        double omega = (g_mean - r->bias_lsb) * k, slope = 0; /* rad/s, rad/s² */
+        double su = (double)r->blk_sum_u, sw = (double)r->blk_sum_w;
+        double acc_g, mag, phi, theta_pred, e, old = r->theta, delta;
+        /* a block with most of its samples: its angle and centroid are sharp enough
+         * to learn the bias from (a lone sample in a reversal is not) */
+        bool full = (uint64_t)r->blk_n * r->blk_period_us * 5 >= (uint64_t)RC__BLOCK_US * 4;
+        bool usable, recent;
+
+        /* ω's trend inside the block: the centre's acceleration r·dω/dt tilts the
+         * accelerometer's reading by atan(a/g) against the rotation */
+        if (r->blk_n >= 3 && var > 0)
+                slope = ((double)r->blk_sum_gt / n - g_mean * t1) / var * 1e6 * k;
+        acc_g = slope * (r->info.diameter_mm / 20.0) / G_CM_S2;
+        mag = hypot(su, sw) / n / sqrt(1 + acc_g * acc_g);
+        usable = level && r->blk_n >= 3 && mag >= RC_ROLLER_GRAVITY_MIN_MG &&
+                 mag <= RC_ROLLER_GRAVITY_MAX_MG;
+        phi = atan2(su, sw) + atan(acc_g);
+        *tail = omega * (double)(end_dev - tc) / 1e6;
+
+        if (!r->have_theta) {
+                /* a new history: the angle is gravity's, or the gyro's from 0 */
+                r->have_theta = true;
+                r->anchored = usable;
+                r->theta = usable ? phi : 0;
+                r->angle_dev = usable ? tc : NO_TIME;
+                r->theta_dev = tc;
+                r->omega_prev = omega;
+                r->prev_full = full;
+                return omega * (double)(tc - start_dev) / 1e6; /* the block's first half */
+        }
+        theta_pred = r->theta + 0.5 * (r->omega_prev + omega) * (double)(tc - r->theta_dev) / 1e6;
+        delta = theta_pred - old;
+        if (usable) {
+                e = remainder(phi - theta_pred, 2 * M_PI);
+                recent = r->anchored && full && r->prev_full &&
+                         !rc__dev_apart(r->angle_dev, tc, RC__BLOCK_US * 3 / 2);
+                if (recent) {
+                        double dt = (double)(tc - r->theta_dev) / 1e6;
+
+                        r->theta = theta_pred + RC_ROLLER_ANGLE_GAIN * e;
+                        r->bias_lsb -= RC_ROLLER_BIAS_GAIN * e / (k * dt);
+                        r->bias_lsb = fmax(-RC_ROLLER_BIAS_MAX_LSB,
+                                           fmin(RC_ROLLER_BIAS_MAX_LSB, r->bias_lsb));
+                        r->bias_known = true;
+                } else {
+                        /* across missing data (lost or rejected packets, a roller turned
+                         * in the hands): gravity's angle says how far it really turned,
+                         * the gyro's rates on both sides pick the turn */
+                        r->theta = theta_pred + e;
+                        if (r->anchored)
+                                r->angle_bridges++;
+                }
+                if (r->anchored)
+                        delta = r->theta - old;
+                r->anchored = true;
+                r->angle_dev = tc;
+        } else {
+                r->theta = theta_pred;
+        }
+        r->theta_dev = tc;
+        r->omega_prev = omega;
+        r->prev_full = full;
+        return delta;
+}
+
+/* The mean of the block speeds of the last 1 s of device time (missing blocks
+ * leave it shorter, never older). */
+static double speed_mean(const struct rc_roller *r, int64_t end_dev) {
+        double sum = 0;
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < r->v_n; i++)
+                if (!rc__dev_apart(r->v_end[i], end_dev,
+                                   (int64_t)RC_ROLLER_SMOOTH_BLOCKS * RC_ROLLER_BLOCK_US)) {
+                        sum += r->v_ring[i];
+                        n++;
+                }
+        return n ? sum / n : 0.0;
+}
+
 static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         struct rc_roller *r = ctx;
         double k = r->cm_per_lsb_s;
@@ -189,7 +301,7 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         uint32_t nf = r->blk_nf;
         double f = nf ? sum_f_n / nf : NAN;
         bool quiet = false, micro = false, moving_blk;
-        double disp, v_s;
+        double disp, v_s, dtheta, tail, radius_cm = r->info.diameter_mm / 20.0;
         int sign;
 
         r->blocks++;
@@ -223,6 +335,7 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
                 }
         }
         moving_blk = fabs(v) >= RC_ROLLER_HOLD_SPEED_CM_S;
+        dtheta = update_angle(r, start_dev, end_dev, fabs(a_mean) < RC_ROLLER_HORIZONTAL_MG, &tail);
 
         /* load: the load cell, or the IMU showing a body on a roller lying level (one
          * picked up and turned in the hands is tilted) */
@@ -239,15 +352,17 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
 
         /* travel: the contact line moves along the body only while there is one */
         if (r->loaded)
-                r->travel_raw_cm +=
-                        ((double)r->blk_sum_gdt - r->bias_lsb * (double)r->blk_sum_dt) * k / 1e6;
+                r->travel_raw_cm += dtheta * radius_cm;
+        /* the angle is known at the block's centroid; travel is reported at its end */
+        r->travel_tail_cm = r->loaded ? tail * radius_cm : 0;
 
         /* speed, 1 s mean */
         r->v_ring[r->v_pos] = v;
+        r->v_end[r->v_pos] = end_dev;
         r->v_pos = (r->v_pos + 1) % RC_ROLLER_SMOOTH_BLOCKS;
         if (r->v_n < RC_ROLLER_SMOOTH_BLOCKS)
                 r->v_n++;
-        v_s = ring_mean(r->v_ring, r->v_n);
+        v_s = speed_mean(r, end_dev);
 
         /* jerk: second difference of block speeds, cm/s per (0.1 s)^2 → m/s^3 */
         if (r->v_hist >= 2) {
@@ -263,7 +378,7 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         r->v_hist++;
 
         /* track: the first sustained movement fixes the sign */
-        disp = r->travel_raw_cm - r->track_ref_cm;
+        disp = r->travel_raw_cm + r->travel_tail_cm - r->track_ref_cm;
         if (!r->track_sign && fabs(disp) >= RC_ROLLER_TRACK_SUSTAIN_CM)
                 r->track_sign = disp > 0 ? 1 : -1;
         sign = direction_sign(r, disp);
@@ -283,7 +398,8 @@ static void roller_close(void *ctx, int64_t start_dev, int64_t end_dev) {
         }
 
         r->blk_sum_g = r->blk_sum_a = r->blk_sum_u = r->blk_sum_w = 0;
-        r->blk_sum_gdt = r->blk_sum_dt = 0;
+        r->blk_sum_gt = r->blk_sum_t = 0;
+        r->blk_sum_tt = 0;
         r->blk_sum_f = 0;
         r->blk_n = r->blk_nf = 0;
 }
@@ -294,12 +410,19 @@ static void roller_gap(void *ctx, int64_t last_end_dev, int64_t next_start_dev) 
         /* differences across missing data would invent jerk */
         r->v_hist = 0;
         r->j_n = 0;
-        if (next_start_dev - last_end_dev < RC_ROLLER_GAP_RESET_US)
+        if (!rc__dev_apart(last_end_dev, next_start_dev, RC_ROLLER_GAP_RESET_US)) {
+                /* stillness not yet seen: it can only have begun where data shows it */
+                if (!r->holding && r->still_known && r->still_seen_us == 0)
+                        r->still_since_dev = next_start_dev;
                 return;
-        /* a long silence: nothing before it says anything about now */
+        }
+        /* a long silence, a reconnect or a device clock that jumped: nothing before it
+         * says anything about now; stillness is counted again from the next data */
         if (r->holding)
                 end_hold(r, last_end_dev);
-        restart_still(r, next_start_dev == INT64_MAX ? last_end_dev : next_start_dev);
+        restart_still(r, last_end_dev);
+        r->still_known = false;
+        r->have_theta = false;
         r->g_n = r->g_pos = 0;
         r->v_n = r->v_pos = 0;
         r->loaded = false;
@@ -317,7 +440,7 @@ void rc_roller_feed(struct rc_roller *r, int64_t t_us, const struct rc_imu_batch
 }
 
 void rc_roller_track(struct rc_roller *r) {
-        r->track_ref_cm = r->travel_raw_cm;
+        r->track_ref_cm = r->travel_raw_cm + r->travel_tail_cm;
         r->track_sign = 0;
 }
 

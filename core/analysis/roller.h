@@ -15,7 +15,7 @@
 #include "decode/gatt.h"
 
 #define RC_ROLLER_BLOCK_US RC__BLOCK_US
-#define RC_ROLLER_SMOOTH_BLOCKS 10 /* speed_cm_s: 1 s mean */
+#define RC_ROLLER_SMOOTH_BLOCKS 10 /* speed_cm_s: mean of the last 1 s */
 #define RC_ROLLER_QUIET_BLOCKS 20  /* bias and micro-motion window: 2 s */
 #define RC_ROLLER_JERK_BLOCKS 5    /* jerk RMS over 0.5 s */
 #define RC_ROLLER_HOLD_SPEED_CM_S 0.5
@@ -29,6 +29,11 @@
 #define RC_ROLLER_HORIZONTAL_MG 300
 #define RC_ROLLER_TRACK_SUSTAIN_CM 2.0
 #define RC_ROLLER_GAP_RESET_US 2000000 /* a data gap this long restarts the history */
+#define RC_ROLLER_ANGLE_GAIN 0.2
+#define RC_ROLLER_BIAS_GAIN 0.01
+#define RC_ROLLER_GRAVITY_MIN_MG 850 /* gravity's share in the u/w plane, for the angle */
+#define RC_ROLLER_GRAVITY_MAX_MG 1150
+#define RC_ROLLER_BIAS_MAX_LSB 1000 /* 100 °/s: a bias estimate is clamped to this */
 
 /* Receives the roller's events. `ev->device` is left NULL: the caller fills it. */
 typedef void (*rc_roller_emit_fn)(struct rc_event *ev, void *userdata);
@@ -43,16 +48,20 @@ struct rc_roller {
         /* link: seq, device clock, 100 ms blocks */
         struct rc__imu_link link;
 
-        /* sums of the block being filled */
-        int64_t blk_sum_g, blk_sum_a, blk_sum_u, blk_sum_w, blk_sum_gdt, blk_sum_dt;
+        /* sums of the block being filled; τ is a sample's time from the block's start (µs) */
+        int64_t blk_sum_g, blk_sum_a, blk_sum_u, blk_sum_w;
+        int64_t blk_sum_gt, blk_sum_t; /* Σ g·τ, Σ τ */
+        double blk_sum_tt;             /* Σ τ² */
         uint64_t blk_sum_f;
         uint32_t blk_n, blk_nf;
+        uint32_t blk_period_us; /* of the last batch added */
 
         /* block history */
         double g_ring[RC_ROLLER_QUIET_BLOCKS];   /* block means of raw ω, LSB */
         double phi_ring[RC_ROLLER_QUIET_BLOCKS]; /* gravity's angle in the u/w plane, rad */
         unsigned g_pos, g_n;
         double v_ring[RC_ROLLER_SMOOTH_BLOCKS]; /* block speeds, cm/s */
+        int64_t v_end[RC_ROLLER_SMOOTH_BLOCKS]; /* and their blocks' ends */
         unsigned v_pos, v_n;
         double j_ring[RC_ROLLER_JERK_BLOCKS]; /* squared jerk, (m/s^3)^2 */
         unsigned j_pos, j_n;
@@ -63,8 +72,19 @@ struct rc_roller {
         bool bias_known;
         double bias_lsb;
 
+        /* rotation angle θ about the long axis at the last block's sample centroid:
+         * the gyro's, pulled toward gravity's angle (docs/analysis.md, "Angle") */
+        bool have_theta;        /* theta, theta_dev, omega_prev describe the last block */
+        bool anchored;          /* theta has been set from gravity since the history began */
+        double theta;           /* rad */
+        int64_t theta_dev;      /* the centroid's device time */
+        int64_t angle_dev;      /* centroid of the last block with a usable gravity angle */
+        double omega_prev;      /* rad/s, bias removed */
+        bool prev_full;         /* the last block had most of its samples */
+        uint64_t angle_bridges; /* corrections taken whole, across missing data */
         /* travel and track */
-        double travel_raw_cm; /* ∫ v dt since connect, in the +ω frame */
+        double travel_raw_cm;  /* r·Δθ while loaded since connect, to the last centroid */
+        double travel_tail_cm; /* and on to the last block's end, by the gyro */
         double track_ref_cm;
         int track_sign; /* 0 until the first sustained movement after a track */
 
@@ -75,7 +95,9 @@ struct rc_roller {
 
         /* hold */
         bool holding;
+        bool still_known;        /* still_since_dev is set (not before the first data) */
         int64_t still_since_dev; /* end of the last block that moved or was unloaded */
+        int64_t still_seen_us;   /* data (blocks) seen still and loaded since then */
         double still_sum_f;      /* force·samples since still_since_dev */
         uint64_t still_n;
         unsigned fast_blocks; /* consecutive blocks at or above the hold speed */
