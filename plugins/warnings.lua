@@ -322,6 +322,29 @@ local function mean_bpm()
    return s / #recent_bpm
 end
 
+-- The week's sessions: said when the session ends, the one sure pause. Said at
+-- the start it waited behind the first cues (a cue outranks an info) and was
+-- heard in the middle of a hold; a count of sessions is a summary, and belongs
+-- with the goodbye. Not after a pain stop (nothing is said after it anyway).
+local function say_consistency()
+   -- this session counts too; an empty history may also mean the hub keeps none,
+   -- so with no past sessions only the goal is said
+   local past = coach.history.sessions(7) or {}
+   local n = #past + 1
+   local text
+   if #past == 0 then
+      text = "Aim for three to five sessions a week."
+   elseif n < WEEK_MIN then
+      text = string.format("This is session %d this week. Aim for three to five.", n)
+   elseif n <= WEEK_MAX then
+      text = string.format("This is session %d this week. Right on target.", n)
+   else
+      text = string.format("This is session %d this week. Three to five is plenty: "
+         .. "give your body a rest day.", n)
+   end
+   coach.say("info.consistency", text)
+end
+
 -- ---- events ----------------------------------------------------------------------------------
 
 -- State is reset when a session ends, not when one starts: a routine may begin
@@ -349,23 +372,6 @@ coach.on("session_start", function()
          .. "muscle you're on, then call it a day.", math.floor(minutes + 0.5)))
       coach.led("warn")
    end)
-
-   -- this session counts too; an empty history may also mean the hub keeps none,
-   -- so with no past sessions only the goal is said
-   local past = coach.history.sessions(7) or {}
-   local n = #past + 1
-   local text
-   if #past == 0 then
-      text = "Aim for three to five sessions a week."
-   elseif n < WEEK_MIN then
-      text = string.format("This is session %d this week. Aim for three to five.", n)
-   elseif n <= WEEK_MAX then
-      text = string.format("This is session %d this week. Right on target.", n)
-   else
-      text = string.format("This is session %d this week. Three to five is plenty: "
-         .. "give your body a rest day.", n)
-   end
-   coach.say("info.consistency", text)
 end)
 
 coach.on("step", function(ev)
@@ -492,4 +498,7 @@ coach.on("hr", function(ev)
    end
 end)
 
-coach.on("session_end", reset)
+coach.on("session_end", function(ev)
+   if ev.reason ~= "long_press" then say_consistency() end
+   reset()
+end)
