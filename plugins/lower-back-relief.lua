@@ -68,11 +68,17 @@ local DETAILS_NO_LOAD_CELL_MS = 10000
 -- A motion event at or above this force means the body is on the roller. The
 -- analysis core enters "loaded" at 20 N (docs/analysis.md).
 local LOADED_N = 20
--- With a clearance notice to say first, the first step waits so that the notice
--- and the note on what was adapted are heard before the first cue (project
--- choice: about the time the two messages take to say).
-local ADAPTED_NOTE_MS = 8000
-local ADAPTED_FIRST_STEP_MS = 16000
+-- With a clearance notice to say first (safety.lua, a safety message), the note
+-- on what was adapted (an info, so it waits behind the notice in the voice queue
+-- and is never dropped as stale) is said at once, and the first step waits until
+-- both have been heard: a step cue outranks an info and would cut the note.
+-- How long they take: espeak-ng at the hub's default 145 words a minute speaks
+-- these texts at 13-14.5 characters a second (measured: the notice 11.1 s for
+-- one condition, 19.9 s for all seven; the note 6.3-9.6 s). Project choice: the
+-- notice is estimated at 9.5 s + 1.5 s a condition named, the note at 12
+-- characters a second (10 % slower than measured), and 1 s of pause after each.
+local NOTICE_S, NOTICE_PER_CONDITION_S = 9.5, 1.5
+local CHARS_PER_S, PAUSE_S = 12, 1
 
 -- The steps: the direction the user rolls first (the tracked direction, + travel)
 -- and the cue. Directions are of the roller's contact line along the body.
@@ -225,7 +231,6 @@ local first_index   -- where the session begins in plan
 local current       -- index into plan of the running step, nil before/after
 local step_timer    -- the step's time, or the position allowance
 local lead_timer    -- the lead-in before the first step (adapted sessions)
-local note_timer    -- the note on what was adapted
 local details_timer -- the running step's details, once the user is on the roller
 local load_cell     -- the roller reports force (a motion event had force_n)
 local on_roller     -- the step's time is running (the user is on the roller)
@@ -406,11 +411,10 @@ coach.on("session_start", function(ev)
    local note = "Your routine is adapted: " .. table.concat(parts, ", and ") .. "."
    coach.log("info", "adapted for " .. table.concat(conditions, ", ") .. ": "
       .. #plan .. " of " .. #STEPS .. " steps")
-   note_timer = coach.after(ADAPTED_NOTE_MS, function()
-      note_timer = nil
-      coach.say("info.adapted", note)
-   end)
-   lead_timer = coach.after(ADAPTED_FIRST_STEP_MS, function()
+   coach.say("info.adapted", note)
+   local notes_s = NOTICE_S + NOTICE_PER_CONDITION_S * #conditions + PAUSE_S
+      + #note / CHARS_PER_S + PAUSE_S
+   lead_timer = coach.after(math.floor(notes_s * 1000 + 0.5), function()
       lead_timer = nil
       start_step(first)
    end)
@@ -477,7 +481,6 @@ end)
 coach.on("session_end", function()
    step_timer = cancel(step_timer)
    lead_timer = cancel(lead_timer)
-   note_timer = cancel(note_timer)
    details_timer = cancel(details_timer)
    current = nil
 end)

@@ -19,6 +19,9 @@
  *   speech, measured as the length of espeak-ng's WAV at that rate: said while
  *   someone gets onto a roller, it must be the essentials only.
  *
+ * With conditions in the profile, the first step's cue comes after the clearance
+ * notice and the note on what was adapted have been spoken.
+ *
  * The checker is checked too: "Now the 90-90 hip lift." and a 21-s cue of the
  * old routine are rejected. */
 #include "rc_test.h"
@@ -444,6 +447,38 @@ static void test_every_text_for_the_ear(void **state) {
         assert_int_equal(bad, 0);
 }
 
+/* With conditions in the profile, the clearance notice (safety) and the note on
+ * what was adapted (info, waiting behind it) are said at the start, and the
+ * first step's cue (which outranks an info and would cut it) must come after
+ * both have been spoken: their speech, back to back, ends before it. */
+static void test_notes_before_first_step(void **state) {
+        char *demo = scenario_text("demo-lower-back"), *trace;
+        size_t len;
+
+        (void)state;
+        trace = simulate(demo, &len);
+        for (int c = -1; c < RC_COND__COUNT; c++) {
+                struct run r = run_default("lower-back-relief", NULL);
+                struct acts L;
+                double spoken;
+
+                r.profile.conditions = c < 0 ? (1u << RC_COND__COUNT) - 1 : 1u << c;
+                L = replay_trace(trace, len, &r);
+                assert_int_equal(count_key(&L, "safety.clearance"), 1);
+                assert_int_equal(count_key(&L, "info.adapted"), 1);
+                spoken = first_s(&L, "safety.clearance") +
+                         speech_s(text_of(&L, "safety.clearance", 0)) +
+                         speech_s(text_of(&L, "info.adapted", 0));
+                if (!(first_s(&L, "cue.step") >= spoken))
+                        fail_msg(
+                                "conditions 0x%x: the first cue at %.1f s, the notes end at %.1f s",
+                                r.profile.conditions, first_s(&L, "cue.step"), spoken);
+                acts_free(&L);
+        }
+        free(trace);
+        free(demo);
+}
+
 static int teardown(void **state) {
         (void)state;
         for (size_t i = 0; i < N_SYMBOLS; i++)
@@ -456,6 +491,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_checker_refuses),
                 cmocka_unit_test(test_every_text_for_the_ear),
+                cmocka_unit_test(test_notes_before_first_step),
         };
 
         return cmocka_run_group_tests(tests, NULL, teardown);
