@@ -197,11 +197,15 @@ local function episode_clear()
 end
 
 -- ---- warn.jerky -------------------------------------------------------------------------
--- Project choice: the core's jerk (RMS over 0.5 s, m/s^3). Smooth rolling at
--- 2.5-3 cm/s with its turnarounds stays under 2; a stretch of jerky back-and-forth
--- (9 cm/s swings at 1.6 Hz) reads about 6; the jump into a fast pass spikes for
--- about half a second. Jerky is 3 m/s^3 or more for 1.5 s; the spike of a single
--- change of pace is not. Not said during a fast episode (warn.too_fast covers it).
+-- Project choice, on the simulator's physics (no recording of a real roller yet):
+-- the core's jerk (RMS over 0.5 s, m/s^3). Strokes of 1-30 cm at 2.5-5 cm/s with
+-- 0.2-s turns (scripts/scenarios/slow-strokes.scn) read 0 on the straight and
+-- spike to 3-3.8 for about 0.5 s at each turn at 5 cm/s (99th percentile 3.0);
+-- a stretch of jerky back-and-forth (6 cm/s swings at 1.5 Hz,
+-- long-free-session.scn) reads 5.0-6.4 throughout. Jerky is 3 m/s^3 or more for
+-- 1.5 s: three times as long as a turn's spike, so no single turn or change of
+-- pace is warned, and a sustained swing is, within 1.5 s. Not said during a fast
+-- episode (warn.too_fast covers it: fast strokes jerk at every turn).
 local JERK, JERK_HOLD_MS, JERK_REARM_MS = 3.0, 1500, 5000
 local jerky = sustained(500)
 local jerk_said, jerk_calm_since = false, nil
