@@ -44,6 +44,9 @@ local SLOW_ENOUGH, EXTEND_MS = 10, 20000
 -- it follows once the user has had time to get into place (put the roller aside
 -- and lie down: 8 s; heels onto the wall: 6 s).
 local BELLY_DETAILS_MS, HIP_DETAILS_MS = 8000, 6000
+-- ... at the lowest priority, as the routine's step details: a pacing cue or the
+-- next exercise cuts them, they never go stale.
+local DETAILS = { priority = "info" }
 -- What the change of RMSSD means. Higher RMSSD over slow breathing is the
 -- parasympathetic ("rest") side taking over: calmer. Project choice: a change
 -- under 15 % either way is "about the same" (short RMSSD readings vary by 10-20 %
@@ -125,7 +128,7 @@ local function hip_lift()
    later(HIP_DETAILS_MS, function()
       coach.say("cue.reset.details", "Breathe out fully, press your heels lightly into "
          .. "the wall and lift your tailbone just off the floor. Feel the backs of your "
-         .. "thighs switch on. Keep breathing: in through your nose, out all the way.")
+         .. "thighs switch on. Keep breathing: in through your nose, out all the way.", DETAILS)
    end)
    check_rate(coach.now() + HIP_MS)
 end
@@ -140,7 +143,7 @@ coach.on("step", function(ev)
       .. "your back, knees bent.")
    later(BELLY_DETAILS_MS, function()
       coach.say("cue.reset.details", "Feet flat, hands on your belly. Breathe in through "
-         .. "your nose and let your belly lift. Then breathe out slowly, all the way.")
+         .. "your nose and let your belly lift. Then breathe out slowly, all the way.", DETAILS)
    end)
    later(BELLY_MS, hip_lift)
 end)

@@ -16,7 +16,8 @@
 --   * cue.step says which muscle and how to get into position (for the upper
 --     back, which way to roll first), in a sentence or two; cue.step.details
 --     (how to roll, where to stop, the hold) follow 3 s after the user gets on
---     the roller; a double press says both again (cue.step.again);
+--     the roller (at the lowest priority: anything else cuts them); a double
+--     press says both again (cue.step.again);
 --   * the step's time counts from when the user is on the roller (the load cell
 --     shows a load after the cue), since moving the roller and getting into
 --     position takes anyone a different time; without a load cell, or if no
@@ -65,6 +66,15 @@ local PRESS_AFTER_TIMEOUT_MS = 3000
 -- cue is at most ~6 s, and getting into position takes some 5-10 s).
 local DETAILS_AFTER_LOAD_MS = 3000
 local DETAILS_NO_LOAD_CELL_MS = 10000
+-- ... and never sooner than this after the cue, so the cue (at most ~6 s) has
+-- been said (project choice: 6 s and a 1-s pause).
+local DETAILS_AFTER_CUE_MS = 7000
+-- The details are said at the lowest priority (info): anything else interrupts
+-- them, above all the next step's cue when the user presses on while they are
+-- being read (at the same priority the cue would wait behind 10-20 s of details
+-- and be dropped as stale after 6 s); they wait behind everything, and never go
+-- stale. "Say that again" (a double press) is asked for: a cue.
+local DETAILS = { priority = "info" }
 -- A motion event at or above this force means the body is on the roller. The
 -- analysis core enters "loaded" at 20 N (docs/analysis.md).
 local LOADED_N = 20
@@ -315,11 +325,12 @@ local function say_details()
    details_timer = cancel(details_timer)
    if current and not details_said then
       details_said = true
-      coach.say("cue.step.details", plan[current].details)
+      coach.say("cue.step.details", plan[current].details, DETAILS)
    end
 end
 
 local function details_in(ms)
+   ms = math.max(ms, step_began_ms + DETAILS_AFTER_CUE_MS - coach.now())
    details_timer = cancel(details_timer)
    details_timer = coach.after(ms, function()
       details_timer = nil

@@ -226,17 +226,20 @@ static void test_hrv_meaning(void **state) {
 /* The step cues in two parts: the short cue when the step starts, the details
  * 3 s after the user gets on the roller: the demo loads the roller (a 0.5-s
  * ramp; loaded at 20 N, in its first tenth) at 12, 60, 110, 152, 197, 244, 292,
- * 328 and 368 s, received up to a packet and a block later. A double press says
- * the running step's cue and details again. */
+ * 328 and 368 s, received up to a packet and a block later. The details are the
+ * lowest priority (anything cuts them, the next step's cue above all) and never
+ * come sooner than 7 s after the cue (at most ~6 s of speech, and a pause): a
+ * user on the roller 1 s after it hears them at 7 s. A double press says the
+ * running step's cue and details again. */
 static void test_step_details(void **state) {
         static const double load_s[9] = {12, 60, 110, 152, 197, 244, 292, 328, 368};
         static const char scn[] = "# rollcoach-scenario 1\n"
                                   "seed 5\n"
                                   "roller r AA:BB:CC:00:00:52 load_cell=yes\n"
-                                  "r: rest 4\n"
-                                  "r: roll +2.5 dist=10 force=300\n" /* 4..8.1 */
+                                  "r: rest 1\n"
+                                  "r: roll +2.5 dist=10 force=300\n" /* 1..5.1 */
                                   "r: hold 5\n"
-                                  "r: press double\n" /* 13.1 */
+                                  "r: press double\n" /* 10.1 */
                                   "r: hold 3\n";
         struct run r = run_default("lower-back-relief", NULL);
         struct acts L = run_demo(&r);
@@ -252,6 +255,7 @@ static void test_step_details(void **state) {
                 assert_true(t > nth_s(&L, "cue.step", i));
                 assert_true(i == 8 || t < nth_s(&L, "cue.step", i + 1));
                 assert_true(t >= load_s[i] + 3 && t <= load_s[i] + 3 + 0.4);
+                assert_int_equal(nth_key(&L, "cue.step.details", i)->priority, RC_PRIORITY_INFO);
         }
         /* what moved out of the first cue is in the details */
         assert_non_null(strstr(text_of(&L, "cue.step.details", 0), "30 seconds"));
@@ -260,8 +264,9 @@ static void test_step_details(void **state) {
 
         trace = simulate(scn, &len);
         L = replay_trace(trace, len, &r);
+        assert_near(first_s(&L, "cue.step.details"), 7.0, 0.001);
         assert_int_equal(count_key(&L, "cue.step.again"), 1);
-        assert_near(first_s(&L, "cue.step.again"), 13.1, 0.1);
+        assert_near(first_s(&L, "cue.step.again"), 10.1, 0.1);
         again = text_of(&L, "cue.step.again", 0);
         assert_non_null(strstr(again, text_of(&L, "cue.step", 0)));
         assert_non_null(strstr(again, text_of(&L, "cue.step.details", 0)));
