@@ -51,25 +51,30 @@ end
 -- bring a 1-s mean much over 7 cm/s, because nearly every second holds a reversal.
 --
 -- A pass is the motion between two reversals (or stops), from the motion events'
--- travel_cm and t_ms. Its speed is |travel| / time over a window of its last
--- 0.5-0.6 s that never reaches back past its start (so a reversal never averages
--- fast rolling away, and a change of pace inside a pass is seen too); the time
--- of every fast window counts as fast rolling.
+-- travel_cm. Its speed is |travel| / time over a window of its last 0.5-0.6 s
+-- that never reaches back past its start (so a reversal never averages fast
+-- rolling away, and a change of pace inside a pass is seen too); the time of
+-- every fast window counts as fast rolling.
+--   * Time is counted in the core's analysis blocks: a loaded roller sends one
+--     motion event per 0.1 s block of its own clock (docs/analysis.md), so a
+--     window of n events is n x 0.1 s of rolling, exactly. t_ms is when a packet
+--     arrived (late by up to a packet, 80 ms, and the blocks of one packet share
+--     it) and follows the hub's clock, which need not be the roller's (a trace
+--     streamed 4 times faster); a lost block brings neither time nor travel.
 --   * Project guidance: about 1 inch (2.54 cm) a second. Project choice: fast is
 --     2.5 inches a second, 6.35 cm/s, or more. Rolling at 1-2 x the goal (up to
 --     5.1 cm/s) is normal, and a window can never measure faster than the roller
 --     rolled; 1-s strokes at 9 cm/s measure about 8.1 cm/s over a whole pass and
 --     9 cm/s inside it. 6.35 leaves about a quarter of margin both ways.
---   * t_ms is when a packet arrived: a time is late by up to a packet (16 samples
---     at 200 Hz, 80 ms) and 5 ms of jitter. So a window is judged over at least
---     MIN_WINDOW_MS: a shorter one (at the start of a pass) is fast only if it
---     covered what fast rolling covers in MIN_WINDOW_MS (3.2 cm); 5 cm/s needs
---     0.64 s for that, more than 0.5 s plus any timing error, while a fast pass
---     counts from its start (project choice).
+--   * Project choice: a window is at least 5 blocks; a shorter one (at the start
+--     of a pass) is fast only if it covered what fast rolling covers in 5 blocks
+--     (3.2 cm), so a fast pass counts from its start, and one block carrying more
+--     than its share (the travel of a lost packet bridged into it) cannot make a
+--     window at 5 cm/s read fast.
 --   * Project choice: a reversal is the travel turning back 1 cm from its farthest
 --     point (the roller rocks about 1-2 mm with breathing; a stroke under 1 cm is
---     no stroke); a stop is two consecutive 0.1-s blocks moving under 0.05 cm
---     each (0.5 cm/s, the core's hold speed, docs/analysis.md).
+--     no stroke); a stop is two consecutive blocks moving under 0.05 cm each
+--     (0.5 cm/s, the core's hold speed, docs/analysis.md).
 --   * Project choice: warned when fast rolling adds up to 2 s in one episode: a
 --     long fast pass is warned 2 s in, 1-s fast strokes after two of them, well
 --     within the 5 s asked for; one quick out-and-back flick (two passes of
@@ -78,6 +83,7 @@ end
 --     once an episode, and again every 30 s if the fast rolling goes on.
 local FAST_CM_S = 2.5 * 2.54
 local FAST_FOR_MS = 2000
+local BLOCK_MS = 100
 local MIN_WINDOW_MS, WINDOW_MS = 500, 600
 local REVERSAL_CM = 1.0
 local STILL_CM, STILL_BLOCKS = 0.05, 2
@@ -88,11 +94,11 @@ local TURN_CM = 0.3
 -- at a step and when the user gets on the roller (its first loaded motion event
 -- after being unloaded or after a second without one), so a pass starts afresh
 -- at the second event after either, or after a jump of travel no roller makes in
--- one event (project choice: 3 cm in a 0.1-s block is 30 cm/s, twice the fastest
--- rolling seen); a silence longer than GAP_MS (no motion events) ends the pass.
+-- one block (project choice: 3 cm in 0.1 s is 30 cm/s, twice the fastest rolling
+-- seen); a silence longer than GAP_MS (no motion events) ends the pass.
 local JUMP_CM, GAP_MS, FRESH_EVENTS = 3, 1000, 2
 local EPISODE_GAP_MS, FAST_REMIND_MS = 3000, 30000
--- motion events kept for the window (16 events: more than 1 s at 10 Hz)
+-- motion events kept for the window (more than 1 s of blocks)
 local HISTORY = 16
 
 -- Is `dist` cm in `dur` ms fast?
@@ -100,79 +106,84 @@ local function is_fast(dist, dur)
    return dist * 1000 >= FAST_CM_S * math.max(dur, MIN_WINDOW_MS)
 end
 
--- The pass going on: where and when it started, its direction (nil until it has
--- moved REVERSAL_CM), its farthest point and when the roller was last there, and
--- its last motion events ({t, x}, oldest first).
+-- The roller's clock in blocks (ms), one block a loaded motion event.
+local rolled_ms = 0
+-- The pass going on: where and when (rolled_ms) it started, its direction (nil
+-- until it has moved REVERSAL_CM), its farthest point and when the roller was
+-- last there, and its last motion events ({rolled_ms, x}, oldest first).
 local pass = nil
 local last_x, last_t, still_n, fresh = nil, nil, 0, 0
--- The episode: the fast time banked, the fast stretch going on [sec_s, sec_e],
--- the end of the last fast window, when it was said.
+-- The episode: the fast time banked, the fast stretch going on [sec_s, sec_e]
+-- (rolled_ms), the t_ms of its last fast window, when it was said (t_ms).
 local fast_ms, sec_s, sec_e, fast_last_t, fast_said_ms = 0, nil, nil, nil, nil
 
-local function pass_begin(x, t)
-   pass = { x0 = x, t0 = t, dir = nil, ext = x, ext_t = t, hist = {} }
+local function pass_begin(x, d)
+   pass = { x0 = x, d0 = d, dir = nil, ext = x, ext_d = d, hist = {} }
 end
 
--- The motion event at (x, t): the pass's reversals and stops.
+-- The motion event at travel x, t_ms t: the pass's reversals and stops.
 local function pass_feed(x, t)
+   rolled_ms = rolled_ms + BLOCK_MS
+   local d = rolled_ms
    if last_t == nil or t - last_t > GAP_MS or math.abs(x - last_x) > JUMP_CM then
       fresh = FRESH_EVENTS
    end
    if fresh > 0 then
       fresh = fresh - 1
-      pass_begin(x, t)
+      pass_begin(x, d)
       last_x, last_t, still_n = x, t, 0
       return
    end
    still_n = math.abs(x - last_x) < STILL_CM and still_n + 1 or 0
    last_x, last_t = x, t
    if still_n >= STILL_BLOCKS then
-      pass_begin(x, t)
+      pass_begin(x, d)
       return
    end
    if not pass.dir then
       if math.abs(x - pass.x0) >= REVERSAL_CM then
          pass.dir = x > pass.x0 and 1 or -1
-         pass.ext, pass.ext_t = x, t
+         pass.ext, pass.ext_d = x, d
       end
    elseif pass.dir * (x - pass.ext) > -TURN_CM then
       if pass.dir * (x - pass.ext) > 0 then pass.ext = x end
-      pass.ext_t = t
+      pass.ext_d = d
    elseif pass.dir * (pass.ext - x) >= REVERSAL_CM then
       -- turned back: the pass ended at its farthest point; the next began there
       local old = pass
-      pass = { x0 = old.ext, t0 = old.ext_t, dir = -old.dir, ext = x, ext_t = t, hist = {} }
+      pass = { x0 = old.ext, d0 = old.ext_d, dir = -old.dir, ext = x, ext_d = d, hist = {} }
       for _, e in ipairs(old.hist) do
-         if e[1] > old.ext_t then pass.hist[#pass.hist + 1] = e end
+         if e[1] > old.ext_d then pass.hist[#pass.hist + 1] = e end
       end
    end
    local h = pass.hist
-   h[#h + 1] = { t, x }
+   h[#h + 1] = { d, x }
    if #h > HISTORY then table.remove(h, 1) end
 end
 
 -- The fast window ending at the pass's farthest point (a roller slowing down to
--- turn back has not rolled further): its start and end (ms), or nil.
+-- turn back has not rolled further): its start and end (rolled_ms), or nil.
 local function fast_window()
    if not pass or not pass.dir then return nil end
-   local from = pass.ext_t - WINDOW_MS
-   local ps, px = pass.t0, pass.x0
+   local from = pass.ext_d - WINDOW_MS
+   local ps, px = pass.d0, pass.x0
    if ps < from then
       ps = nil
       for _, e in ipairs(pass.hist) do
-         if e[1] >= from and e[1] <= pass.ext_t then
+         if e[1] >= from and e[1] <= pass.ext_d then
             ps, px = e[1], e[2]
             break
          end
       end
       if not ps then return nil end
    end
-   if is_fast(math.abs(pass.ext - px), pass.ext_t - ps) then return ps, pass.ext_t end
+   if is_fast(math.abs(pass.ext - px), pass.ext_d - ps) then return ps, pass.ext_d end
    return nil
 end
 
--- Fast rolling in this episode (ms), with the window of this event.
-local function fast_total()
+-- Fast rolling in this episode (ms of the roller's clock), with the window of
+-- this event (at t_ms t).
+local function fast_total(t)
    local s, e = fast_window()
    if s then
       if sec_s and s <= sec_e then
@@ -181,7 +192,7 @@ local function fast_total()
          if sec_s then fast_ms = fast_ms + (sec_e - sec_s) end
          sec_s, sec_e = s, e
       end
-      fast_last_t = sec_e
+      fast_last_t = t
    end
    return fast_ms + (sec_s and sec_e - sec_s or 0)
 end
@@ -403,7 +414,7 @@ coach.on("motion", function(ev)
    -- too fast
    if loaded and ev.travel_cm then
       pass_feed(ev.travel_cm, t)
-      local total = fast_total()
+      local total = fast_total(t)
       if fast_last_t and t - fast_last_t >= EPISODE_GAP_MS then
          episode_clear()
          total = 0

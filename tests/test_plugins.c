@@ -427,6 +427,56 @@ static void test_quick_reversal_quiet(void **state) {
         acts_free(&L);
 }
 
+/* The trace with every host time divided by `k` (as a stand-in streaming it k
+ * times faster delivers it): the roller's own clock, in its packets, is the same. */
+static char *compress_host_time(const char *trace, size_t len, unsigned k, size_t *ret_len) {
+        char *buf = NULL;
+        FILE *f = open_memstream(&buf, ret_len);
+        const char *p = trace, *end = trace + len;
+
+        assert_non_null(f);
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+                char *rest;
+                unsigned long long t = strtoull(p, &rest, 10);
+
+                if (*p != '#' && rest > p && *rest == ',')
+                        fprintf(f, "%llu%.*s", t / k, (int)(n - (size_t)(rest - p)), rest);
+                else
+                        fwrite(p, 1, n, f);
+                p += n;
+        }
+        assert_int_equal(fclose(f), 0);
+        return buf;
+}
+
+/* Speed is the roller's: a trace delivered 4 times faster (the hub's clock runs
+ * 4 times faster than the roller's, as with `scripts/demo --speed 4`) is judged
+ * the same: slow strokes are not warned, short fast strokes are, once. */
+static void test_speed_on_the_rollers_clock(void **state) {
+        static const char *const names[] = {"slow-strokes", "short-fast-strokes"};
+
+        (void)state;
+        for (size_t i = 0; i < 2; i++) {
+                char *text = scenario_text(names[i]), *trace, *fast;
+                struct run r = run_default(NULL, NULL);
+                size_t len, flen;
+                struct acts L;
+
+                trace = simulate(text, &len);
+                fast = compress_host_time(trace, len, 4, &flen);
+                L = replay_trace(fast, flen, &r);
+                if (count_key(&L, "warn.too_fast") != i)
+                        print_says(&L);
+                assert_int_equal(count_key(&L, "warn.too_fast"), i);
+                acts_free(&L);
+                free(fast);
+                free(trace);
+                free(text);
+        }
+}
+
 /* A seeded property: random free sessions of slow stretches (passes at 1.5-5
  * cm/s of 0.3-8 s), holds, runs of fast passes (8.5-15 cm/s, 0.8-2.5 s each) and
  * quick flicks (two passes at 8.5-15 cm/s, 0.5-0.7 s each),
@@ -1148,6 +1198,7 @@ int main(void) {
                 cmocka_unit_test(test_long_fast_pass_warns),
                 cmocka_unit_test(test_slow_strokes_quiet),
                 cmocka_unit_test(test_quick_reversal_quiet),
+                cmocka_unit_test(test_speed_on_the_rollers_clock),
                 cmocka_unit_test(test_speed_property),
                 cmocka_unit_test(test_hold_cues),
                 cmocka_unit_test(test_short_hold_no_target),
