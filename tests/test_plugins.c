@@ -486,9 +486,9 @@ static void test_speed_on_the_rollers_clock(void **state) {
  * gap and the hub's 8-s window in which the same message is not said again), so
  * each is judged on its own. Then:
  * - a run of 2.6 s or more is warned once, when 2 s of it have passed: within
- *   -0.5..+0.8 s (a block, a packet's arrival and, where the run begins with a
- *   change of pace rather than a reversal, the 0.5-s window that first sees it;
- *   over 400 seeds the spread was -0.17..+0.63 s);
+ *   -0.5..+0.8 s (a block or two, a packet's arrival and, where the run begins
+ *   with a change of pace rather than a reversal, the 0.5-s window that first
+ *   sees it; over 400 seeds the spread was -0.17..+0.57 s);
  * - a run of 1.4 s or less is not warned;
  * - nothing is warned outside a run (the slow stretches and the holds).
  * Runs of 1.4-2.6 s may go either way (the margin of a pass's reversals). */
