@@ -1,5 +1,5 @@
 -- breathing — the breathing reset after the rolling: belly-lift breathing, then
--- the 90/90 hip lift; the heart-rate variability before and after it; then the
+-- the 90/90 hip lift; what the heart-rate variability did over it; then the
 -- session ends (coach.stop("complete")).
 --
 -- It starts when a routine says its steps are over (the `step` event with step
@@ -11,12 +11,15 @@
 -- Numbers marked "project choice" are ours, with the reasoning beside them.
 --
 -- Keys (added to the shipped keys, docs/spec/coaching.md):
---   cue.reset.belly_lift  cue   the reset begins: belly-lift breathing
---   cue.reset.hip_lift    cue   the 90/90 hip lift
+--   cue.reset.belly_lift  cue   the reset begins: belly-lift breathing (short)
+--   cue.reset.hip_lift    cue   the 90/90 hip lift (short)
+--   cue.reset.details     cue   how to do the one going on, once the user is in place
 --   cue.breathe           cue   pace: slower breathing (with a strap)
---   info.hrv              info  RMSSD before and after the reset (with a strap)
+--   info.hrv              info  what the heart-rate variability did over the reset
+--                               (calmer, about the same, more tense; with a strap)
 --   info.complete         info  the session is over
--- The RMSSD values are also logged (coach.log, "info"):
+-- The RMSSD values are logged (coach.log, "info"), not said: a number of
+-- milliseconds means nothing to most people on a mat.
 --   "breathing reset: rmssd_before_ms=20.0 rmssd_after_ms=32.0 breath_rate=6.0"
 -- ("none" for a value not measured).
 
@@ -37,6 +40,18 @@ local BELLY_MS, HIP_MS = 40000, 40000
 -- the hip lift goes on for up to 20 s more while the rate stays above it.
 local RATE_VALID_AFTER_MS, RATE_CHECK_MS = 32000, 10000
 local SLOW_ENOUGH, EXTEND_MS = 10, 20000
+-- Project choice: each exercise is named in one short sentence first; how to do
+-- it follows once the user has had time to get into place (put the roller aside
+-- and lie down: 8 s; heels onto the wall: 6 s).
+local BELLY_DETAILS_MS, HIP_DETAILS_MS = 8000, 6000
+-- ... at the lowest priority, as the routine's step details: a pacing cue or the
+-- next exercise cuts them, they never go stale.
+local DETAILS = { priority = "info" }
+-- What the change of RMSSD means. Higher RMSSD over slow breathing is the
+-- parasympathetic ("rest") side taking over: calmer. Project choice: a change
+-- under 15 % either way is "about the same" (short RMSSD readings vary by 10-20 %
+-- from minute to minute at rest, so a smaller change says nothing).
+local HRV_CHANGE = 1.15
 
 local active = false
 local began_ms = nil
@@ -70,9 +85,18 @@ local function finish()
    local function num(x) return x and string.format("%.1f", x) or "none" end
    coach.log("info", "breathing reset: rmssd_before_ms=" .. num(rmssd_before)
       .. " rmssd_after_ms=" .. num(after) .. " breath_rate=" .. num(rate_now()))
-   if rmssd_before and after then
-      coach.say("info.hrv", string.format("Your heart-rate variability went from %d to %d "
-         .. "milliseconds.", math.floor(rmssd_before + 0.5), math.floor(after + 0.5)))
+   if rmssd_before and after and rmssd_before > 0 then
+      local text
+      if after >= rmssd_before * HRV_CHANGE then
+         text = "Your heart rate variability went up: you're calmer than before the "
+            .. "breathing."
+      elseif after * HRV_CHANGE <= rmssd_before then
+         text = "Your heart rate variability went down: you're more tense than before. "
+            .. "Take a few more slow breaths before you get up."
+      else
+         text = "Your heart rate variability is about the same as before the breathing."
+      end
+      coach.say("info.hrv", text)
    end
    coach.say("info.complete", "That's your session done. Well done.")
    coach.stop("complete")
@@ -99,10 +123,13 @@ local function check_rate(deadline_ms)
 end
 
 local function hip_lift()
-   coach.say("cue.reset.hip_lift", "Now the 90-90 hip lift. Lie with your heels on the "
-      .. "wall, hips and knees bent at right angles. Breathe out fully, press your heels "
-      .. "lightly into the wall and lift your tailbone just off the floor. Feel the backs "
-      .. "of your thighs switch on. Keep breathing: in through your nose, out all the way.")
+   coach.say("cue.reset.hip_lift", "Now the hip lift. Heels on the wall, hips and knees "
+      .. "at right angles.")
+   later(HIP_DETAILS_MS, function()
+      coach.say("cue.reset.details", "Breathe out fully, press your heels lightly into "
+         .. "the wall and lift your tailbone just off the floor. Feel the backs of your "
+         .. "thighs switch on. Keep breathing: in through your nose, out all the way.", DETAILS)
+   end)
    check_rate(coach.now() + HIP_MS)
 end
 
@@ -113,8 +140,11 @@ coach.on("step", function(ev)
    rmssd_before = rmssd_last
    coach.led("ok")
    coach.say("cue.reset.belly_lift", "Rolling is done. Put the roller aside and lie on "
-      .. "your back, knees bent, feet flat, hands on your belly. Breathe in through your "
-      .. "nose and let your belly lift. Then breathe out slowly, all the way.")
+      .. "your back, knees bent.")
+   later(BELLY_DETAILS_MS, function()
+      coach.say("cue.reset.details", "Feet flat, hands on your belly. Breathe in through "
+         .. "your nose and let your belly lift. Then breathe out slowly, all the way.", DETAILS)
+   end)
    later(BELLY_MS, hip_lift)
 end)
 

@@ -13,7 +13,11 @@
 --   * coach.step(id, {direction = ...}) starts it: the step event tells the other
 --     plugins (safety, warnings) what the user is doing, and the roller's travel
 --     restarts at 0 in that direction;
---   * cue.step says which muscle, how to get into position, which way to roll;
+--   * cue.step says which muscle and how to get into position (for the upper
+--     back, which way to roll first), in a sentence or two; cue.step.details
+--     (how to roll, where to stop, the hold) follow 3 s after the user gets on
+--     the roller (at the lowest priority: anything else cuts them); a double
+--     press says both again (cue.step.again);
 --   * the step's time counts from when the user is on the roller (the load cell
 --     shows a load after the cue), since moving the roller and getting into
 --     position takes anyone a different time; without a load cell, or if no
@@ -56,79 +60,109 @@ local POSITION_MS = 20000
 -- routine on is taken as the user agreeing with it (they pressed to finish the
 -- step that just ended), not as a request to skip the new step too.
 local PRESS_AFTER_TIMEOUT_MS = 3000
+-- Project choice: a step's details are said this long after the user gets on
+-- the roller (time to sit or lie down and settle after the short cue); without a
+-- load cell, which cannot tell when that is, this long after the cue (the first
+-- cue is at most ~6 s, and getting into position takes some 5-10 s).
+local DETAILS_AFTER_LOAD_MS = 3000
+local DETAILS_NO_LOAD_CELL_MS = 10000
+-- ... and never sooner than this after the cue, so the cue (at most ~6 s) has
+-- been said (project choice: 6 s and a 1-s pause).
+local DETAILS_AFTER_CUE_MS = 7000
+-- The details are said at the lowest priority (info): anything else interrupts
+-- them, above all the next step's cue when the user presses on while they are
+-- being read (at the same priority the cue would wait behind 10-20 s of details
+-- and be dropped as stale after 6 s); they wait behind everything, and never go
+-- stale. "Say that again" (a double press) is asked for: a cue.
+local DETAILS = { priority = "info" }
 -- A motion event at or above this force means the body is on the roller. The
 -- analysis core enters "loaded" at 20 N (docs/analysis.md).
 local LOADED_N = 20
--- With a clearance notice to say first, the first step waits so that the notice
--- and the note on what was adapted are heard before the first cue (project
--- choice: about the time the two messages take to say).
-local ADAPTED_NOTE_MS = 8000
-local ADAPTED_FIRST_STEP_MS = 16000
+-- With a clearance notice to say first (safety.lua, a safety message), the note
+-- on what was adapted (an info, so it waits behind the notice in the voice queue
+-- and is never dropped as stale) is said at once, and the first step waits until
+-- both have been heard: a step cue outranks an info and would cut the note.
+-- How long they take: espeak-ng at the hub's default 145 words a minute speaks
+-- these texts at 13-14.5 characters a second (measured: the notice 11.1 s for
+-- one condition, 19.9 s for all seven; the note 6.3-9.6 s). Project choice: the
+-- notice is estimated at 9.5 s + 1.5 s a condition named, the note at 12
+-- characters a second (10 % slower than measured), and 1 s of pause after each.
+local NOTICE_S, NOTICE_PER_CONDITION_S = 9.5, 1.5
+local CHARS_PER_S, PAUSE_S = 12, 1
 
 -- The steps: the direction the user rolls first (the tracked direction, + travel)
 -- and the cue. Directions are of the roller's contact line along the body.
+-- What the user hears, in two parts (project choice, from listening as someone
+-- getting onto a roller would): `cue` is the essentials, said as the step starts
+-- (which muscle, how to lie on the roller, and for the upper back which way to
+-- roll first), at most about 6 s of speech at the hub's default 145 words a
+-- minute (tests/test_voice_texts.c renders it); `details` (how to roll, where to
+-- stop, the hold) follow once the user is on the roller and settled, and a
+-- double press says both again.
 local STEP = {
    glutes_left = {
       direction = "caudal", muscle = "glutes",
-      cue = "Left glute. Sit on the roller, cross your left ankle over your right knee, "
-         .. "and lean onto your left side. Roll slowly toward your thigh, then back up, "
-         .. "about an inch a second. Stay below the top of your hip bone. "
-         .. "When you find a tender spot, stop there and hold it for about 30 seconds.",
+      cue = "Left glute. Sit on the roller, left ankle on your right knee.",
+      details = "Lean onto your left side and roll slowly toward your thigh, then back "
+         .. "up, about an inch a second. Stay below the top of your hip bone. When you "
+         .. "find a tender spot, stop there and hold it for about 30 seconds.",
    },
    glutes_right = {
       direction = "caudal", muscle = "glutes",
-      cue = "Right glute. Cross your right ankle over your left knee and lean onto your "
-         .. "right side. Roll slowly toward your thigh and back. Hold a tender spot.",
+      cue = "Right glute. Right ankle on your left knee, and lean right.",
+      details = "Roll slowly toward your thigh and back. Hold a tender spot.",
    },
    hip_flexor_left = {
       direction = "caudal", muscle = "hip flexors",
-      cue = "Left hip flexor. Lie face down on your forearms with the roller under the "
-         .. "front of your left hip, just below the hip bone. Keep the pressure light: "
-         .. "leave weight on your arms and your other leg. Roll slowly toward your knee "
-         .. "and back, a few inches only.",
+      cue = "Left hip flexor. Face down on your forearms, the roller under your left hip.",
+      details = "Just below the hip bone. Keep the pressure light: leave weight on your "
+         .. "arms and your other leg. Roll slowly toward your knee and back, a few inches "
+         .. "only.",
    },
    hip_flexor_right = {
       direction = "caudal", muscle = "hip flexors",
-      cue = "Right hip flexor. Move the roller under the front of your right hip. Light "
-         .. "pressure. Roll slowly toward your knee and back.",
+      cue = "Right hip flexor. Move the roller under your right hip. Light pressure.",
+      details = "Roll slowly toward your knee and back.",
    },
    hamstrings = {
       direction = "caudal", muscle = "hamstrings",
-      cue = "Hamstrings. Sit with the roller under the back of your thighs, just below "
-         .. "your seat, hands on the floor behind you. Roll slowly toward your knees, "
-         .. "then back. Stop before the back of the knee.",
+      cue = "Hamstrings. Sit with the roller under your thighs, hands behind you.",
+      details = "Start just below your seat. Roll slowly toward your knees, then back. "
+         .. "Stop before the back of the knee.",
    },
    thoracic = {
       direction = "cranial", muscle = "upper back",
-      cue = "Upper back. Lie on your back with the roller across your mid-back, at the "
-         .. "bra-strap line. Hands behind your head, hips on the floor. Roll slowly "
-         .. "toward your neck first, then back down to where you started. "
-         .. "Never roll below your ribs onto your lower back.",
+      cue = "Upper back. Roller at the bra-strap line. Roll toward your neck first.",
+      details = "Hands behind your head, hips on the floor. Roll slowly up toward your "
+         .. "neck, then back down to where you started. Never roll below your ribs onto "
+         .. "your lower back.",
    },
    lats_left = {
       direction = "caudal", muscle = "lats",
-      cue = "Left side. Lie on your left side with the roller just below your armpit, "
-         .. "left arm stretched overhead. Roll slowly toward your hip, a few inches, "
-         .. "and stop at the bottom of your ribs. Then roll back.",
+      cue = "Left side. Lie on your left side, roller below your armpit.",
+      details = "Stretch your left arm overhead. Roll slowly toward your hip, a few "
+         .. "inches, and stop at the bottom of your ribs. Then roll back.",
    },
    lats_right = {
       direction = "caudal", muscle = "lats",
-      cue = "Right side. Turn onto your right side, roller just below the armpit, arm "
-         .. "overhead. Roll slowly toward your hip and back. Stop at your ribs.",
+      cue = "Right side. Turn onto your right side, roller below the armpit.",
+      details = "Arm overhead. Roll slowly toward your hip and back. Stop at your ribs.",
    },
    calves = {
       direction = "caudal", muscle = "calves",
-      cue = "Calves. Sit with the roller under your calves, just below the knees, hands "
-         .. "behind you. Lift your hips if you like. Roll slowly toward your ankles and "
-         .. "back. Stop above the ankle.",
+      cue = "Calves. Sit with the roller under your calves, hands behind you.",
+      details = "Start just below the knees, and lift your hips if you like. Roll slowly "
+         .. "toward your ankles and back. Stop above the ankle.",
    },
 }
 
 -- Adaptations for the conditions of the profile (docs/spec/coaching.md).
 -- Project guidance: every listed condition needs medical clearance first and an
 -- adapted routine; the choices below are ours (project choice), with the reason
--- for each. `drop` leaves steps out; `soften` adds a caution to a step's cue (the
--- warnings plugin also lowers the pressure limit for anyone with a condition).
+-- for each. `drop` leaves steps out; `soften` adds a caution to a step, said first
+-- in its details (the notes at the session's start have already said which
+-- muscles are done gently; the warnings plugin also lowers the pressure limit for
+-- anyone with a condition).
 local GENTLE_BACK = "Go gently today: keep your hips on the floor and your lower back "
    .. "flat. Don't arch."
 local ADAPT = {
@@ -202,12 +236,13 @@ end
 
 -- ---- state (reset at every session start) --------------------------------------
 
-local plan          -- the steps of this session: { id, cue, direction } in order
+local plan          -- the steps of this session: { id, cue, details, direction } in order
 local first_index   -- where the session begins in plan
 local current       -- index into plan of the running step, nil before/after
 local step_timer    -- the step's time, or the position allowance
 local lead_timer    -- the lead-in before the first step (adapted sessions)
-local note_timer    -- the note on what was adapted
+local details_timer -- the running step's details, once the user is on the roller
+local load_cell     -- the roller reports force (a motion event had force_n)
 local on_roller     -- the step's time is running (the user is on the roller)
 local step_began_ms -- when the running step's cue was said
 local last_loaded_ms -- the last motion event under load
@@ -248,20 +283,21 @@ local function make_plan()
             seen_d[s.muscle] = true
          end
       else
-         local cue = s.cue
+         local details = s.details
          if soften[id] then
-            -- the same caution for two conditions is said once
-            local said = {}
+            -- the cautions first; the same caution for two conditions is said once
+            local said, cautions = {}, {}
             for _, text in ipairs(soften[id]) do
-               if not said[text] then cue = cue .. " " .. text end
+               if not said[text] then cautions[#cautions + 1] = text end
                said[text] = true
             end
+            details = table.concat(cautions, " ") .. " " .. details
             if not seen_s[s.muscle] then
                softened[#softened + 1] = s.muscle
                seen_s[s.muscle] = true
             end
          end
-         p[#p + 1] = { id = id, cue = cue, direction = s.direction }
+         p[#p + 1] = { id = id, cue = s.cue, details = details, direction = s.direction }
       end
    end
    return p, conditions, dropped, softened
@@ -283,6 +319,25 @@ local function next_step()
    start_step(current + 1)
 end
 
+local details_said  -- the running step's details have been said
+
+local function say_details()
+   details_timer = cancel(details_timer)
+   if current and not details_said then
+      details_said = true
+      coach.say("cue.step.details", plan[current].details, DETAILS)
+   end
+end
+
+local function details_in(ms)
+   ms = math.max(ms, step_began_ms + DETAILS_AFTER_CUE_MS - coach.now())
+   details_timer = cancel(details_timer)
+   details_timer = coach.after(ms, function()
+      details_timer = nil
+      say_details()
+   end)
+end
+
 local function step_time_up()
    step_timer = nil
    timed_advance_ms = coach.now()
@@ -298,6 +353,7 @@ end
 function start_step(i)
    step_timer = cancel(step_timer)
    lead_timer = cancel(lead_timer)
+   details_timer = cancel(details_timer)
    if i > #plan then
       current = nil
       finished = true
@@ -310,18 +366,22 @@ function start_step(i)
    coach.say("cue.step", s.cue)
    coach.led("ok")
    step_began_ms = coach.now()
-   on_roller = false
+   on_roller, details_said = false, false
+   if load_cell == false then details_in(DETAILS_NO_LOAD_CELL_MS) end
    step_timer = coach.after(POSITION_MS, function()
       step_timer = nil
       on_roller = true -- no load seen: assume so, the time runs from here
       run_step_clock()
+      if not details_timer then say_details() end -- no load seen: now
    end)
 end
 
 coach.on("session_start", function(ev)
    step_timer = cancel(step_timer)
    lead_timer = cancel(lead_timer)
+   details_timer = cancel(details_timer)
    current, on_roller, last_loaded_ms, unloaded_seen = nil, false, nil, false
+   load_cell = nil
    finished, timed_advance_ms = false, nil
    local conditions, dropped, softened
    plan, conditions, dropped, softened = make_plan()
@@ -362,11 +422,10 @@ coach.on("session_start", function(ev)
    local note = "Your routine is adapted: " .. table.concat(parts, ", and ") .. "."
    coach.log("info", "adapted for " .. table.concat(conditions, ", ") .. ": "
       .. #plan .. " of " .. #STEPS .. " steps")
-   note_timer = coach.after(ADAPTED_NOTE_MS, function()
-      note_timer = nil
-      coach.say("info.adapted", note)
-   end)
-   lead_timer = coach.after(ADAPTED_FIRST_STEP_MS, function()
+   coach.say("info.adapted", note)
+   local notes_s = NOTICE_S + NOTICE_PER_CONDITION_S * #conditions + PAUSE_S
+      + #note / CHARS_PER_S + PAUSE_S
+   lead_timer = coach.after(math.floor(notes_s * 1000 + 0.5), function()
       lead_timer = nil
       start_step(first)
    end)
@@ -374,6 +433,11 @@ coach.on("session_start", function(ev)
 end)
 
 coach.on("button", function(ev)
+   -- a double press: "say that again" (the running step's cue and details)
+   if ev.press == "double" and current then
+      coach.say("cue.step.again", plan[current].cue .. " " .. plan[current].details)
+      return
+   end
    if ev.press ~= "short" or finished or not plan then return end
    if timed_advance_ms and coach.now() - timed_advance_ms <= PRESS_AFTER_TIMEOUT_MS then
       timed_advance_ms = nil
@@ -395,7 +459,17 @@ end)
 -- reference stands and its time runs from then.
 local STAYED_ON_MS = 3000
 coach.on("motion", function(ev)
-   if ev.force_n == nil then return end
+   if ev.force_n == nil then
+      -- no load cell: the details cannot wait for a load
+      if load_cell == nil then
+         load_cell = false
+         if current and not on_roller and not details_timer then
+            details_in(math.max(0, step_began_ms + DETAILS_NO_LOAD_CELL_MS - coach.now()))
+         end
+      end
+      return
+   end
+   load_cell = true
    if ev.force_n < LOADED_N then
       unloaded_seen = true
       return
@@ -407,15 +481,17 @@ coach.on("motion", function(ev)
       on_roller = true
       coach.track{ direction = plan[current].direction }
       run_step_clock()
+      details_in(DETAILS_AFTER_LOAD_MS)
    elseif ev.t_ms - step_began_ms >= STAYED_ON_MS then
       on_roller = true
       run_step_clock()
+      details_in(DETAILS_AFTER_LOAD_MS)
    end
 end)
 
 coach.on("session_end", function()
    step_timer = cancel(step_timer)
    lead_timer = cancel(lead_timer)
-   note_timer = cancel(note_timer)
+   details_timer = cancel(details_timer)
    current = nil
 end)

@@ -46,24 +46,177 @@ local function feed(s, t, ok)
 end
 
 -- ---- warn.too_fast ---------------------------------------------------------------------
--- Project guidance: about 2.54 cm/s. Project choice: "much faster" is 3 times
--- that, 7.5 cm/s (about 3 inches a second), on the core's 1-s mean speed, held for
--- 0.5 s: so a real fast pass of a second and more is caught (the demo's 15 cm/s
--- pass crosses 7.5 cm/s on the 1-s mean about 0.7 s in and is warned ~1.3 s in),
--- while normal rolling at 2-5 cm/s, noise and a quick reversal never reach it.
--- Said again only after 3 s back below 5 cm/s (a new fast episode), or every
--- 30 s if the fast rolling goes on.
-local FAST_CM_S, FAST_HOLD_MS = 7.5, 500
-local SLOW_CM_S, SLOW_REARM_MS, FAST_REMIND_MS = 5, 3000, 30000
-local fast = sustained(300)
-local fast_said_ms, slow_since = nil, nil
+-- Judged within passes, not on the core's 1-s mean speed: short strokes of about
+-- a second at 9 cm/s (3.5 x the goal, the most common mistake on a roller) never
+-- bring a 1-s mean much over 7 cm/s, because nearly every second holds a reversal.
+--
+-- A pass is the motion between two reversals (or stops), from the motion events'
+-- travel_cm. Its speed is |travel| / time over a window of its last 0.5-0.6 s
+-- that never reaches back past its start (so a reversal never averages fast
+-- rolling away, and a change of pace inside a pass is seen too); the time of
+-- every fast window counts as fast rolling.
+--   * Time is counted in the core's analysis blocks: a loaded roller sends one
+--     motion event per 0.1 s block of its own clock (docs/analysis.md), so a
+--     window of n events is n x 0.1 s of rolling, exactly. t_ms is when a packet
+--     arrived (late by up to a packet, 80 ms, and the blocks of one packet share
+--     it) and follows the hub's clock, which need not be the roller's (a trace
+--     streamed 4 times faster); a lost block brings neither time nor travel.
+--   * Project guidance: about 1 inch (2.54 cm) a second. Project choice: fast is
+--     2.5 inches a second, 6.35 cm/s, or more. Rolling at 1-2 x the goal (up to
+--     5.1 cm/s) is normal, and a window can never measure faster than the roller
+--     rolled; 1-s strokes at 9 cm/s measure about 8.1 cm/s over a whole pass and
+--     9 cm/s inside it. 6.35 leaves about a quarter of margin both ways.
+--   * Project choice: a window is at least 5 blocks; a shorter one (at the start
+--     of a pass) is fast only if it covered what fast rolling covers in 5 blocks
+--     (3.2 cm), so a fast pass counts from its start, and one block carrying more
+--     than its share (the travel of a lost packet bridged into it) cannot make a
+--     window at 5 cm/s read fast.
+--   * Project choice: a reversal is the travel turning back 1 cm from its farthest
+--     point (the roller rocks about 1-2 mm with breathing; a stroke under 1 cm is
+--     no stroke); a stop is two consecutive blocks moving under 0.05 cm each
+--     (0.5 cm/s, the core's hold speed, docs/analysis.md).
+--   * Project choice: warned when fast rolling adds up to 2 s in one episode: a
+--     long fast pass is warned 2 s in, 1-s fast strokes after two of them, well
+--     within the 5 s asked for; one quick out-and-back flick (two passes of
+--     about half a second) is not.
+--   * Project choice: an episode ends after 3 s without fast rolling; it is said
+--     once an episode, and again every 30 s if the fast rolling goes on.
+local FAST_CM_S = 2.5 * 2.54
+local FAST_FOR_MS = 2000
+local BLOCK_MS = 100
+local MIN_WINDOW_MS, WINDOW_MS = 500, 600
+local REVERSAL_CM = 1.0
+local STILL_CM, STILL_BLOCKS = 0.05, 2
+-- the farthest point of a pass is where the roller was last within this of it
+-- (a pause at the turn is not part of the next pass)
+local TURN_CM = 0.3
+-- A new travel reference (coach.track) makes travel jump: the routine takes one
+-- at a step and when the user gets on the roller (its first loaded motion event
+-- after being unloaded or after a second without one), so a pass starts afresh
+-- at the second event after either, or after a jump of travel no roller makes in
+-- one block (project choice: 3 cm in 0.1 s is 30 cm/s, twice the fastest rolling
+-- seen); a silence longer than GAP_MS (no motion events) ends the pass.
+local JUMP_CM, GAP_MS, FRESH_EVENTS = 3, 1000, 2
+local EPISODE_GAP_MS, FAST_REMIND_MS = 3000, 30000
+-- motion events kept for the window (more than 1 s of blocks)
+local HISTORY = 16
+
+-- Is `dist` cm in `dur` ms fast?
+local function is_fast(dist, dur)
+   return dist * 1000 >= FAST_CM_S * math.max(dur, MIN_WINDOW_MS)
+end
+
+-- The roller's clock in blocks (ms), one block a loaded motion event.
+local rolled_ms = 0
+-- The pass going on: where and when (rolled_ms) it started, its direction (nil
+-- until it has moved REVERSAL_CM), its farthest point and when the roller was
+-- last there, and its last motion events ({rolled_ms, x}, oldest first).
+local pass = nil
+local last_x, last_t, still_n, fresh = nil, nil, 0, 0
+-- The episode: the fast time banked, the fast stretch going on [sec_s, sec_e]
+-- (rolled_ms), the t_ms of its last fast window, when it was said (t_ms).
+local fast_ms, sec_s, sec_e, fast_last_t, fast_said_ms = 0, nil, nil, nil, nil
+
+local function pass_begin(x, d)
+   pass = { x0 = x, d0 = d, dir = nil, ext = x, ext_d = d, hist = {} }
+end
+
+-- The motion event at travel x, t_ms t: the pass's reversals and stops.
+local function pass_feed(x, t)
+   rolled_ms = rolled_ms + BLOCK_MS
+   local d = rolled_ms
+   if last_t == nil or t - last_t > GAP_MS or math.abs(x - last_x) > JUMP_CM then
+      fresh = FRESH_EVENTS
+   end
+   if fresh > 0 then
+      fresh = fresh - 1
+      pass_begin(x, d)
+      last_x, last_t, still_n = x, t, 0
+      return
+   end
+   still_n = math.abs(x - last_x) < STILL_CM and still_n + 1 or 0
+   last_x, last_t = x, t
+   if still_n >= STILL_BLOCKS then
+      pass_begin(x, d)
+      return
+   end
+   if not pass.dir then
+      if math.abs(x - pass.x0) >= REVERSAL_CM then
+         pass.dir = x > pass.x0 and 1 or -1
+         pass.ext, pass.ext_d = x, d
+      end
+   elseif pass.dir * (x - pass.ext) > -TURN_CM then
+      if pass.dir * (x - pass.ext) > 0 then pass.ext = x end
+      pass.ext_d = d
+   elseif pass.dir * (pass.ext - x) >= REVERSAL_CM then
+      -- turned back: the pass ended at its farthest point; the next began there
+      local old = pass
+      pass = { x0 = old.ext, d0 = old.ext_d, dir = -old.dir, ext = x, ext_d = d, hist = {} }
+      for _, e in ipairs(old.hist) do
+         if e[1] > old.ext_d then pass.hist[#pass.hist + 1] = e end
+      end
+   end
+   local h = pass.hist
+   h[#h + 1] = { d, x }
+   if #h > HISTORY then table.remove(h, 1) end
+end
+
+-- The fast window ending at the pass's farthest point (a roller slowing down to
+-- turn back has not rolled further): its start and end (rolled_ms), or nil.
+local function fast_window()
+   if not pass or not pass.dir then return nil end
+   local from = pass.ext_d - WINDOW_MS
+   local ps, px = pass.d0, pass.x0
+   if ps < from then
+      ps = nil
+      for _, e in ipairs(pass.hist) do
+         if e[1] >= from and e[1] <= pass.ext_d then
+            ps, px = e[1], e[2]
+            break
+         end
+      end
+      if not ps then return nil end
+   end
+   if is_fast(math.abs(pass.ext - px), pass.ext_d - ps) then return ps, pass.ext_d end
+   return nil
+end
+
+-- Fast rolling in this episode (ms of the roller's clock), with the window of
+-- this event (at t_ms t).
+local function fast_total(t)
+   local s, e = fast_window()
+   if s then
+      if sec_s and s <= sec_e then
+         sec_s, sec_e = math.min(sec_s, s), math.max(sec_e, e)
+      else
+         if sec_s then fast_ms = fast_ms + (sec_e - sec_s) end
+         sec_s, sec_e = s, e
+      end
+      fast_last_t = t
+   end
+   return fast_ms + (sec_s and sec_e - sec_s or 0)
+end
+
+-- Forget the pass (the roller is unloaded, a new step or session).
+local function pass_clear()
+   pass, last_x, last_t, still_n, fresh = nil, nil, nil, 0, 0
+end
+
+-- Forget the episode.
+local function episode_clear()
+   fast_ms, sec_s, sec_e, fast_last_t, fast_said_ms = 0, nil, nil, nil, nil
+end
 
 -- ---- warn.jerky -------------------------------------------------------------------------
--- Project choice: the core's jerk (RMS over 0.5 s, m/s^3). Smooth rolling at
--- 2.5-3 cm/s with its turnarounds stays under 2; a stretch of jerky back-and-forth
--- (9 cm/s swings at 1.6 Hz) reads about 6; the jump into a fast pass spikes for
--- about half a second. Jerky is 3 m/s^3 or more for 1.5 s; the spike of a single
--- change of pace is not. Not said during a fast episode (warn.too_fast covers it).
+-- Project choice, on the simulator's physics (no recording of a real roller yet):
+-- the core's jerk (RMS over 0.5 s, m/s^3). Strokes of 1-30 cm at 2.5-5 cm/s with
+-- 0.2-s turns (scripts/scenarios/slow-strokes.scn) read 0 on the straight and
+-- spike to 3-3.8 for about 0.5 s at each turn at 5 cm/s (99th percentile 3.0);
+-- a stretch of jerky back-and-forth (6 cm/s swings at 1.5 Hz,
+-- long-free-session.scn) reads 5.0-6.4 throughout. Jerky is 3 m/s^3 or more for
+-- 1.5 s: three times as long as a turn's spike, so no single turn or change of
+-- pace is warned, and a sustained swing is, within 1.5 s. Not said during a fast
+-- episode (warn.too_fast covers it: fast strokes jerk at every turn).
 local JERK, JERK_HOLD_MS, JERK_REARM_MS = 3.0, 1500, 5000
 local jerky = sustained(500)
 local jerk_said, jerk_calm_since = false, nil
@@ -184,34 +337,11 @@ local function mean_bpm()
    return s / #recent_bpm
 end
 
--- ---- events ----------------------------------------------------------------------------------
-
--- State is reset when a session ends, not when one starts: a routine may begin
--- its first step (the step event) before this plugin sees session_start.
-local function reset()
-   end_hold()
-   session_timer = cancel(session_timer)
-   clear(fast)
-   clear(jerky)
-   clear(pressure)
-   fast_said_ms, slow_since = nil, nil
-   jerk_said, jerk_calm_since = false, nil
-   pressure_said_ms, pressure_ok_since = nil, nil
-   step_region, posture, last_breathe_ms, breathe_n = nil, nil, nil, 0
-   recent_bpm = {}
-   update_limit()
-end
-
-coach.on("session_start", function()
-   local minutes = coach.profile.session_minutes
-      or (coach.profile.level == "regular" and 20 or 10)
-   session_timer = coach.after(math.floor(minutes * 60000 + 0.5), function()
-      session_timer = nil
-      coach.say("warn.session_long", string.format("That's %d minutes. Finish the "
-         .. "muscle you're on, then call it a day.", math.floor(minutes + 0.5)))
-      coach.led("warn")
-   end)
-
+-- The week's sessions: said when the session ends, the one sure pause. Said at
+-- the start it waited behind the first cues (a cue outranks an info) and was
+-- heard in the middle of a hold; a count of sessions is a summary, and belongs
+-- with the goodbye. Not after a pain stop (nothing is said after it anyway).
+local function say_consistency()
    -- this session counts too; an empty history may also mean the hub keeps none,
    -- so with no past sessions only the goal is said
    local past = coach.history.sessions(7) or {}
@@ -228,9 +358,39 @@ coach.on("session_start", function()
          .. "give your body a rest day.", n)
    end
    coach.say("info.consistency", text)
+end
+
+-- ---- events ----------------------------------------------------------------------------------
+
+-- State is reset when a session ends, not when one starts: a routine may begin
+-- its first step (the step event) before this plugin sees session_start.
+local function reset()
+   end_hold()
+   session_timer = cancel(session_timer)
+   pass_clear()
+   episode_clear()
+   clear(jerky)
+   clear(pressure)
+   jerk_said, jerk_calm_since = false, nil
+   pressure_said_ms, pressure_ok_since = nil, nil
+   step_region, posture, last_breathe_ms, breathe_n = nil, nil, nil, 0
+   recent_bpm = {}
+   update_limit()
+end
+
+coach.on("session_start", function()
+   local minutes = coach.profile.session_minutes
+      or (coach.profile.level == "regular" and 20 or 10)
+   session_timer = coach.after(math.floor(minutes * 60000 + 0.5), function()
+      session_timer = nil
+      coach.say("warn.session_long", string.format("That's %d minutes. Finish the "
+         .. "muscle you're on, then call it a day.", math.floor(minutes + 0.5)))
+      coach.led("warn")
+   end)
 end)
 
 coach.on("step", function(ev)
+   pass_clear() -- a new travel reference
    step_region = STEP_REGION[ev.step]
    update_limit()
    -- the user has moved on: the hold's target and breathing cues no longer apply
@@ -248,23 +408,26 @@ end)
 
 coach.on("motion", function(ev)
    local t = ev.t_ms
-   local loaded = ev.force_n == nil or ev.force_n >= LOADED_N
-   local speed = math.abs(ev.speed_cm_s or 0)
+   local loaded = ev.loaded
+   if loaded == nil then loaded = ev.force_n == nil or ev.force_n >= LOADED_N end
 
    -- too fast
-   local held = feed(fast, t, loaded and speed >= FAST_CM_S)
-   if held then
-      slow_since = nil
-      if held >= FAST_HOLD_MS and (not fast_said_ms or t - fast_said_ms >= FAST_REMIND_MS) then
+   if loaded and ev.travel_cm then
+      pass_feed(ev.travel_cm, t)
+      local total = fast_total(t)
+      if fast_last_t and t - fast_last_t >= EPISODE_GAP_MS then
+         episode_clear()
+         total = 0
+      end
+      if total >= FAST_FOR_MS and (not fast_said_ms or t - fast_said_ms >= FAST_REMIND_MS) then
          fast_said_ms = t
          coach.say("warn.too_fast", "Too fast. Slow down to about an inch a second.")
          coach.led("warn")
       end
-   elseif speed < SLOW_CM_S then
-      slow_since = slow_since or t
-      if fast_said_ms and t - slow_since >= SLOW_REARM_MS then fast_said_ms = nil end
+   else
+      pass_clear()
    end
-   local fast_episode = fast.since ~= nil or fast_said_ms ~= nil
+   local fast_episode = fast_last_t ~= nil
 
    -- jerky
    local jerk = ev.jerk or 0
@@ -350,4 +513,7 @@ coach.on("hr", function(ev)
    end
 end)
 
-coach.on("session_end", reset)
+coach.on("session_end", function(ev)
+   if ev.reason ~= "long_press" then say_consistency() end
+   reset()
+end)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shipped coaching plugins from the command line: `rollcoach replay` of the
 # bundled demo trace with the lower-back-relief routine writes the actions the
-# demo's timeline calls for; a bad --routine or --step is refused.
+# demo's timeline calls for; short fast strokes are warned, a quick flick is
+# not; a bad --routine or --step is refused.
 # Usage: plugins.sh ROLLCOACH SRCDIR BINDIR
 set -euo pipefail
 rc=$1 src=$2 bin=$3
@@ -70,6 +71,22 @@ cmp "$a" "$tmp/b.jsonl" || fail "two replays differ"
 expect_exit 0 replay --routine lower-back-relief --step thoracic --actions "$tmp/c.jsonl"
 head -n 20 "$tmp/c.jsonl" | grep '"key":"cue.step"' | head -n 1 | grep -q '"t_ms":0,.*Upper back' ||
         fail "--step thoracic did not start at the upper back"
+
+# short fast strokes (scripts/scenarios/short-fast-strokes.scn: 1-s strokes at
+# 9 cm/s from 8 s to 15 s) through `simulate` and `replay --actions -`: warned
+# once, after 2 s of them and within 5 s; one quick flick in slow rolling is not
+"$rc" simulate "$src/scripts/scenarios/short-fast-strokes.scn" -o "$tmp/fast.trace" 2>/dev/null ||
+        fail "simulate short-fast-strokes.scn"
+"$rc" replay "$tmp/fast.trace" --plugins "$src/plugins" --profile "$tmp/profile.conf" \
+        --actions - >"$tmp/fast.jsonl" 2>/dev/null || fail "replay of short fast strokes"
+mapfile -t fast < <(says warn.too_fast "$tmp/fast.jsonl")
+[ "${#fast[@]}" -eq 1 ] || fail "short fast strokes: ${#fast[@]} warn.too_fast, expected 1"
+within "${fast[0]}" 10 13 "warn.too_fast of short fast strokes"
+"$rc" simulate "$src/scripts/scenarios/quick-reversal.scn" -o "$tmp/flick.trace" 2>/dev/null ||
+        fail "simulate quick-reversal.scn"
+"$rc" replay "$tmp/flick.trace" --plugins "$src/plugins" --profile "$tmp/profile.conf" \
+        --actions - >"$tmp/flick.jsonl" 2>/dev/null || fail "replay of a quick reversal"
+[ -z "$(says warn.too_fast "$tmp/flick.jsonl")" ] || fail "a quick reversal was warned"
 
 # refused: an unknown routine or step, or a step without a routine (a bad
 # command line: 2; 3 would also do), with a message naming what is wrong
