@@ -145,6 +145,26 @@ static void on_button(enum rc_press press, void *userdata) {
         rc_hub_press(h, press);
 }
 
+/* mkdir -p DIR (mode 0755): the WAVs' directory, made if missing. 0 or -errno. */
+static int make_dirs(const char *dir) {
+        char path[RC_CONFIG_PATH_MAX];
+
+        if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        for (char *p = path + 1;; p++) {
+                if (*p != '/' && *p != '\0')
+                        continue;
+                char c = *p;
+
+                *p = '\0';
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = c;
+                if (c == '\0')
+                        return 0;
+        }
+}
+
 /* Start what the configuration asks for. The voice is needed (a hub without a
  * screen is silent without it): RC_EXIT_INPUT if it cannot start. LEDs and the
  * button that cannot start are reported and left out: the coaching goes on. */
@@ -160,6 +180,14 @@ static int feedback_start(struct rc_hub *h) {
                 }
                 setvbuf(h->voice_timeline, NULL, _IOLBF, 0);
                 vo.timeline = h->voice_timeline;
+        }
+        if (h->config.voice.output == RC_VOICE_WAV && h->config.voice.wav_dir[0]) {
+                r = make_dirs(h->config.voice.wav_dir);
+                if (r < 0) {
+                        rc_log_error("[voice] wav_dir %s: cannot create it: %s",
+                                     h->config.voice.wav_dir, strerror(-r));
+                        return RC_EXIT_INPUT;
+                }
         }
         r = rc_voice_new(&vo, &h->voice);
         if (r < 0) {
@@ -513,7 +541,7 @@ static int hub_main(int argc, char **argv, const char *command) {
         while ((c = getopt_long(argc, argv, RC_SESSION_SHORT "c:", options, NULL)) != -1) {
                 r = rc_session_cli_option(&h->cli, c, optarg, command);
                 if (r < 0)
-                        goto out_usage;
+                        goto bad_usage;
                 if (r > 0)
                         continue;
                 switch (c) {
@@ -529,7 +557,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                                         "rollcoach %s: --device wants all, or roller=, body= or "
                                         "hr= and an address, got '%s'\n",
                                         command, optarg);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         break;
                 case OPT_NO_ACQUIRE:
@@ -542,14 +570,17 @@ static int hub_main(int argc, char **argv, const char *command) {
                         if (*end || !(duration > 0 && duration < 1e7)) {
                                 fprintf(stderr, "rollcoach %s: --duration wants seconds\n",
                                         command);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         break;
                 }
                 case OPT_RECORD:
                 case OPT_ONCE:
-                        if (record)
-                                goto bad;
+                        if (record) {
+                                fprintf(stderr, "rollcoach record: --once and --record are "
+                                                "for run (record is one session)\n");
+                                goto bad_usage;
+                        }
                         h->once = true;
                         if (c == OPT_RECORD)
                                 h->record_path = optarg;
@@ -561,13 +592,13 @@ static int hub_main(int argc, char **argv, const char *command) {
                                         "rollcoach %s: --voice wants alsa, wav or off, got "
                                         "'%s'\n",
                                         command, optarg);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         break;
                 case OPT_WAV_DIR:
                         if (strlen(optarg) >= sizeof(h->config.voice.wav_dir)) {
                                 fprintf(stderr, "rollcoach %s: --wav-dir: too long\n", command);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         wav_dir = optarg;
                         break;
@@ -578,26 +609,23 @@ static int hub_main(int argc, char **argv, const char *command) {
                         usage(stdout, command);
                         ret = RC_EXIT_OK;
                         goto out_usage;
-                default:
-                bad:
-                        usage(stderr, command);
-                        goto out_usage;
+                default: /* getopt said what */
+                        goto bad_usage;
                 }
         }
         if (record) {
                 if (optind != argc - 1) {
-                        fprintf(stderr, "rollcoach record: expected one TRACE argument\n\n");
-                        usage(stderr, command);
-                        goto out_usage;
+                        fprintf(stderr, "rollcoach record: expected one TRACE argument\n");
+                        goto bad_usage;
                 }
                 h->record_path = argv[optind++];
         }
         if (optind != argc) {
-                usage(stderr, command);
-                goto out_usage;
+                fprintf(stderr, "rollcoach %s: unexpected argument '%s'\n", command, argv[optind]);
+                goto bad_usage;
         }
         if (rc_session_cli_check(&h->cli, command) < 0)
-                goto out_usage;
+                goto bad_usage;
         if (!config_path && stat(DEFAULT_CONFIG, &st) == 0)
                 config_path = DEFAULT_CONFIG;
         ret = rc_load_config(&h->config, config_path);
@@ -691,6 +719,9 @@ out:
 out_usage:
         free(h);
         return ret;
+bad_usage:
+        free(h);
+        return rc_cmd_bad_usage(command);
 }
 
 int rc_cmd_run(int argc, char **argv) {

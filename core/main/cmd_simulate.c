@@ -120,10 +120,9 @@ int rc_cmd_simulate(int argc, char **argv) {
                         if (parse_seed(optarg, &seed) < 0) {
                                 fprintf(stderr,
                                         "rollcoach simulate: --seed wants an unsigned 64-bit "
-                                        "integer, got '%s'\n\n",
+                                        "integer, got '%s'\n",
                                         optarg);
-                                usage(stderr);
-                                return RC_EXIT_USAGE;
+                                return rc_cmd_bad_usage("simulate");
                         }
                         seed_set = true;
                         break;
@@ -131,14 +130,12 @@ int rc_cmd_simulate(int argc, char **argv) {
                         usage(stdout);
                         return RC_EXIT_OK;
                 default:
-                        usage(stderr);
-                        return RC_EXIT_USAGE;
+                        return rc_cmd_bad_usage("simulate"); /* getopt said what */
                 }
         }
         if (optind != argc - 1) {
-                fprintf(stderr, "rollcoach simulate: expected one SCENARIO argument\n\n");
-                usage(stderr);
-                return RC_EXIT_USAGE;
+                fprintf(stderr, "rollcoach simulate: expected one SCENARIO argument\n");
+                return rc_cmd_bad_usage("simulate");
         }
         path = argv[optind];
 
