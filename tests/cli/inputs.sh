@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the program does with bad input and bad command lines (issues 9 and 10):
+# What the program does with bad input and bad command lines:
 # one line and "Try ... --help" for a bad option, one prefix ("rollcoach replay:")
 # on every message, bounded reads of what is not a trace or a configuration
 # (/dev/zero ends, under `timeout` so a regression fails instead of hanging), a
