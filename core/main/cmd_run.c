@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "analysis/session.h"
+#include "decode/gatt.h"
 #include "gateway/gateway.h"
 #include "gateway/uvbus.h"
 #include "main/coaching.h"
@@ -90,9 +91,10 @@ static void usage(FILE *f, const char *command) {
                    "2 bad command line, 3 configuration errors.\n");
 }
 
-/* the gateway's clock: notifications carry their t_us on it, since t0_us */
+/* the gateway stamps notifications with real µs since t0_us; the session clock
+ * follows the data's device time when it comes faster than that */
 int64_t rc_hub_now_ms(const struct rc_hub *h) {
-        return (int64_t)((rc_uvbus_now_us() - h->t0_us) / 1000);
+        return rc_dataclock_now(&h->clock, (int64_t)(rc_uvbus_now_us() - h->t0_us)) / 1000;
 }
 
 static double cpu_us(void) {
@@ -299,7 +301,7 @@ static void on_duration(uv_timer_t *t) {
         rc_hub_stop(t->data, "--duration elapsed");
 }
 
-/* ---- the session clock: plugin timers on real time ----------------------------------- */
+/* ---- the session clock: plugin timers on it, whatever the data's speed ---------------- */
 
 static void on_engine_timer(uv_timer_t *t) {
         struct rc_hub *h = t->data;
@@ -323,20 +325,42 @@ void rc_hub_schedule_engine(struct rc_hub *h) {
                 uv_timer_stop(&h->engine_timer);
                 return;
         }
-        due -= rc_hub_now_ms(h);
-        uv_timer_start(&h->engine_timer, on_engine_timer, due > 0 ? (uint64_t)due : 0, 0);
+        /* real ms until the session clock reads `due` (rounded up: never early) */
+        due = rc_dataclock_real_until(&h->clock, (int64_t)(rc_uvbus_now_us() - h->t0_us),
+                                      due * 1000);
+        uv_timer_start(&h->engine_timer, on_engine_timer, (uint64_t)(due + 999) / 1000, 0);
 }
 
 /* ---- notifications in ------------------------------------------------------------------ */
 
+/* The session clock follows one roller's (else body clip's) IMU times. */
+static void follow_device_time(struct rc_hub *h, const struct rc_notification *n) {
+        enum rc_char c = rc_gatt_char_from_uuid(&n->uuid);
+        struct rc_imu_batch b;
+        enum rc_decode_reason why;
+
+        if (n->what != RC_WHAT_VALUE || (c != RC_CHAR_ROLLER_IMU && c != RC_CHAR_BODY_IMU) ||
+            rc_decode_imu(n->data, n->len, c == RC_CHAR_BODY_IMU, &b, &why) < 0)
+                return;
+        if (!h->clock_dev_set) {
+                h->clock_dev = n->addr;
+                h->clock_dev_set = true;
+        }
+        if (rc_addr_equal(&h->clock_dev, &n->addr))
+                rc_dataclock_observe(&h->clock, (int64_t)n->t_us, b.t0_us);
+}
+
 static void on_notification(const struct rc_notification *n, void *userdata) {
         struct rc_hub *h = userdata;
+        struct rc_notification m = *n;
 
         if (h->stopping)
                 return; /* e.g. the disconnects while stopping: not part of a session */
         if (h->n_notifications++ == 0)
                 h->cpu_first_us = cpu_us();
-        rc_hub_notification(h, n);
+        follow_device_time(h, n);
+        m.t_us = (uint64_t)rc_dataclock_now(&h->clock, (int64_t)n->t_us);
+        rc_hub_notification(h, &m);
 }
 
 /* ---- systemd ---------------------------------------------------------------------------- */
@@ -660,6 +684,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                 }
         }
         h->t0_us = rc_uvbus_now_us();
+        rc_dataclock_init(&h->clock);
         uv_timer_init(h->loop, &h->engine_timer);
         uv_timer_init(h->loop, &h->drain_timer);
         h->engine_timer.data = h->drain_timer.data = h;

@@ -210,6 +210,11 @@ int rc_outputs_engine(struct rc_session_outputs *o, const struct rc_session_cli 
         eo.memory = (size_t)pc->memory_mb << 20;
         eo.timers = (unsigned)pc->timers;
         eo.max_failures = (unsigned)pc->failures;
+        /* one repeat window, [voice] repeat_seconds, for the engine and the voice
+         * (0: none; the engine takes 0 for its default, so 1 ms) */
+        eo.say_dedupe_ms = (int64_t)(config->voice.repeat_seconds * 1000);
+        if (eo.say_dedupe_ms < 1)
+                eo.say_dedupe_ms = 1;
         eo.profile = config->profile;
         if (rc_engine_new(&eo, &o->engine) < 0 || (r = rc_engine_load_all(o->engine)) < 0) {
                 rc_log_error("out of memory");
