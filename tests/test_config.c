@@ -2,6 +2,7 @@
  * every kind of error reported as FILE:LINE. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -327,26 +328,184 @@ static void test_syntax(void **state) {
 }
 
 static void test_long_line(void **state) {
-        char text[1024];
+        static char text[3 * RC_CONFIG_LINE_MAX];
         struct rc_config c;
+        char msg[64];
         int k;
 
-        /* inih reads lines of at most 197 characters (a 200-byte buffer less "\r\n\0"). */
-        k = snprintf(text, sizeof(text), "[profile]\n# %0195d\n", 0);
-        assert_int_equal(k, 10 + 197 + 1);
+        /* Lines of RC_CONFIG_LINE_MAX characters are read; one more is an error. */
+        k = snprintf(text, sizeof(text), "[profile]\n# %0*d\n", RC_CONFIG_LINE_MAX - 2, 0);
+        assert_int_equal(k, 10 + RC_CONFIG_LINE_MAX + 1);
         assert_int_equal(load(&c, text), 0);
-        k = snprintf(text, sizeof(text), "[profile]\n# %0196d\n", 0);
-        EXPECT_ONE_ERROR(text, 2, "longer than 197");
+        snprintf(text, sizeof(text), "[profile]\n# %0*d\n", RC_CONFIG_LINE_MAX - 1, 0);
+        snprintf(msg, sizeof(msg), "longer than %d", RC_CONFIG_LINE_MAX);
+        EXPECT_ONE_ERROR(text, 2, msg);
         /* A long line is one error, not several lines: the next line is still line 3
          * and the tail of the long one does not come back as a key. */
-        snprintf(text, sizeof(text), "[profile]\nconditions = %0500d\nlevel = expert\n", 0);
+        snprintf(text, sizeof(text), "[profile]\nconditions = %0*d\nlevel = expert\n",
+                 RC_CONFIG_LINE_MAX + 500, 0);
         assert_int_equal(load(&c, text), -EINVAL);
         assert_int_equal(logs.n, 2);
         expect_error(0, 2, "longer", NULL);
         expect_error(1, 3, "expert", NULL);
         /* At the end of the file without a line end. */
-        snprintf(text, sizeof(text), "[profile]\nlevel = regular ;%0300d", 0);
+        snprintf(text, sizeof(text), "[profile]\nlevel = regular ;%0*d", RC_CONFIG_LINE_MAX, 0);
         EXPECT_ONE_ERROR(text, 2, "longer");
+}
+
+/* A path may be RC_CONFIG_PATH_MAX - 1 = 255 characters (PATH_MAX-style limit of a
+ * file name component is not ours to impose): its line is read whole. */
+static void test_long_path(void **state) {
+        char text[1024], dir[RC_CONFIG_PATH_MAX];
+        struct rc_config c;
+
+        memset(dir, 'd', sizeof(dir) - 1);
+        dir[0] = '/';
+        dir[sizeof(dir) - 1] = '\0';
+        snprintf(text, sizeof(text), "[plugins]\nstate_dir = %s\n[voice]\nwav_dir = %s\n", dir,
+                 dir);
+        assert_int_equal(load(&c, text), 0);
+        assert_int_equal(logs.n, 0);
+        assert_string_equal(c.plugins.state_dir, dir);
+        assert_string_equal(c.voice.wav_dir, dir);
+        /* the list of 8 such directories fits a line too */
+        {
+                static char list[RC_CONFIG_LINE_MAX];
+                size_t n = (size_t)snprintf(list, sizeof(list), "[plugins]\ndirectories = ");
+
+                for (int i = 0; i < RC_CONFIG_MAX_DIRS; i++)
+                        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? "," : "",
+                                              dir);
+                assert_true(n < sizeof(list) - 1);
+                list[n++] = '\n';
+                list[n] = '\0';
+                assert_int_equal(load(&c, list), 0);
+                assert_int_equal(c.plugins.n_directories, RC_CONFIG_MAX_DIRS);
+                assert_string_equal(c.plugins.directories[7], dir);
+        }
+}
+
+/* '#' and ';' after white space start a comment, at the end of a key line or of a
+ * section header; without white space before them they are part of the value. */
+static void test_inline_comments(void **state) {
+        struct rc_config c;
+
+        assert_int_equal(load(&c, "[leds]   # the LEDs\n"
+                                  "backend = sysfs          # off, sysfs or gpiod\n"
+                                  "ok = green\t# tab before\n"
+                                  "warn = amber ; inih's own style\n"
+                                  "stop = red#1\n"
+                                  "[button] ; a button\n"
+                                  "active_low = no     # to 3.3 V\n"),
+                         0);
+        assert_int_equal(logs.n, 0);
+        assert_int_equal(c.leds.backend, RC_LEDS_SYSFS);
+        assert_string_equal(c.leds.name[RC_LED_SLOT_OK], "green");
+        assert_string_equal(c.leds.name[RC_LED_SLOT_WARN], "amber");
+        assert_string_equal(c.leds.name[RC_LED_SLOT_STOP], "red#1");
+        assert_false(c.button.active_low);
+        /* a key line that is all comment after the key is still a syntax error */
+        EXPECT_ONE_ERROR("[profile]\nlevel # = regular\n", 2, "key = value");
+}
+
+/* Not a configuration: binary data (/dev/zero, NUL bytes from the first line) or
+ * more than RC_CONFIG_MAX_BYTES; one error, and reading stops (it ends). */
+static void test_not_config(void **state) {
+        static char big[RC_CONFIG_MAX_BYTES + 64];
+        struct rc_config c;
+
+        rc_config_defaults(&c);
+        assert_int_equal(rc_config_load(&c, "/dev/zero"), -EINVAL);
+        assert_int_equal(logs.n, 1);
+        assert_non_null(strstr(logs.text[0], "/dev/zero:1: not a configuration"));
+        /* comment lines only, over the limit */
+        for (size_t i = 0; i + 1 < sizeof(big); i += 2)
+                memcpy(big + i, "#\n", 2);
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(load(&c, big), -EINVAL);
+        assert_int_equal(logs.n, 1);
+        assert_non_null(strstr(logs.text[0], "not a configuration"));
+        assert_non_null(strstr(logs.text[0], "1 MiB"));
+        /* blank lines only, over the limit: the line ends count */
+        memset(big, '\n', sizeof(big) - 1);
+        assert_int_equal(load(&c, big), -EINVAL);
+        assert_int_equal(logs.n, 1);
+        assert_non_null(strstr(logs.text[0], "not a configuration"));
+}
+
+/* Thousands of errors: the first RC_CONFIG_MAX_REPORTED are printed, then one line
+ * that counts them all. */
+static void test_error_cap(void **state) {
+        enum { LINES = 5000 };
+        static char text[LINES * 8 + 16];
+        struct rc_config c;
+        size_t n = (size_t)snprintf(text, sizeof(text), "[profile]\n");
+        char all[64];
+
+        for (int i = 0; i < LINES; i++)
+                n += (size_t)snprintf(text + n, sizeof(text) - n, "bad\n");
+        assert_int_equal(load(&c, text), -EINVAL);
+        assert_int_equal(logs.n, RC_CONFIG_MAX_REPORTED + 1);
+        expect_error(0, 2, "bad", NULL);
+        expect_error(RC_CONFIG_MAX_REPORTED - 1, RC_CONFIG_MAX_REPORTED + 1, "bad", NULL);
+        snprintf(all, sizeof(all), "(%d in all)", LINES);
+        assert_non_null(strstr(logs.text[RC_CONFIG_MAX_REPORTED], all));
+}
+
+/* Every ```ini block in README.md and docs/ that configures rollcoach (a block
+ * whose first line is a [section] header) is a valid configuration. */
+static void test_docs_blocks(void **state) {
+        static const char *const files[] = {
+                "README.md",       "docs/headless.md",        "docs/gateway.md",
+                "docs/plugins.md", "docs/scenario-format.md", "docs/analysis.md"};
+        static char block[65536];
+        unsigned blocks = 0;
+
+        for (size_t i = 0; i < N(files); i++) {
+                char name[512], line[1024];
+                unsigned line_no = 0, start = 0;
+                size_t n = 0;
+                bool in = false;
+                FILE *f;
+
+                snprintf(name, sizeof(name), "%s/%s", RC_SOURCE_DIR, files[i]);
+                f = fopen(name, "r");
+                assert_non_null(f);
+                while (fgets(line, sizeof(line), f)) {
+                        line_no++;
+                        if (!in && strcmp(line, "```ini\n") == 0) {
+                                in = true;
+                                n = 0;
+                                start = line_no;
+                                continue;
+                        }
+                        if (in && strncmp(line, "```", 3) == 0) {
+                                struct rc_config c;
+
+                                in = false;
+                                block[n] = '\0';
+                                if (block[0] != '[')
+                                        fail_msg("%s:%u: an ini block that is not rollcoach's "
+                                                 "configuration: mark it ```text",
+                                                 files[i], start);
+                                logs.n = 0;
+                                if (load(&c, block) != 0)
+                                        fail_msg("%s:%u: the configuration block is rejected: "
+                                                 "%s",
+                                                 files[i], start, logs.n ? logs.text[0] : "");
+                                blocks++;
+                                continue;
+                        }
+                        if (in) {
+                                assert_true(n + strlen(line) < sizeof(block));
+                                memcpy(block + n, line, strlen(line));
+                                n += strlen(line);
+                        }
+                }
+                fclose(f);
+                assert_false(in);
+        }
+        assert_true(blocks >= 2); /* headless.md's [leds] and [button] at least */
 }
 
 static void test_nul(void **state) {
@@ -556,6 +715,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_syntax, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_long_path, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_inline_comments, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_not_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_error_cap, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_docs_blocks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_nul, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),

@@ -217,6 +217,61 @@ static void test_header(void **state) {
         BAD_HEADER("\n\n", 0);
 }
 
+/* Not a trace, and endless: /dev/zero (NUL bytes and no line end), a header then
+ * a line with no end, blank lines forever. Each ends with one error (-EBADMSG)
+ * after a bounded read. */
+static void test_not_a_trace(void **state) {
+        static char text[RC_TRACE_MAX_SKIP + 4096];
+        struct rc_trace_reader r;
+        struct rc_notification n;
+        FILE *f = fopen("/dev/zero", "r");
+        size_t h = strlen(RC_TRACE_MAGIC "\n");
+
+        assert_non_null(f);
+        logs.n = 0;
+        rc_trace_reader_init(&r, f, NAME);
+        assert_int_equal(rc_trace_next(&r, &n), -EBADMSG);
+        assert_int_equal(logs.n, 1);
+        expect_msg(0, RC_LOG_ERR, 1);
+        assert_non_null(strstr(logs.text[0], "not a rollcoach trace"));
+        fclose(f);
+
+        /* a header, a valid line, then a line longer than RC_TRACE_MAX_SKIP */
+        memcpy(text, RC_TRACE_MAGIC "\n100,AA:BB:CC:DD:EE:01,connect,\n", h + 31);
+        memset(text + h + 31, 'x', sizeof(text) - h - 31);
+        f = file_with(text, sizeof(text));
+        logs.n = 0;
+        rc_trace_reader_init(&r, f, NAME);
+        assert_int_equal(rc_trace_next(&r, &n), 1);
+        assert_int_equal(rc_trace_next(&r, &n), -EBADMSG);
+        assert_int_equal(logs.n, 1);
+        expect_msg(0, RC_LOG_ERR, 3);
+        assert_non_null(strstr(logs.text[0], "not a rollcoach trace"));
+        fclose(f);
+
+        /* a long line that is not that long is malformed and skipped, as before */
+        memset(text + h + 31, 'x', 5000);
+        memcpy(text + h + 31 + 5000, "\n200,AA:BB:CC:DD:EE:01,disconnect,\n", 35);
+        f = file_with(text, h + 31 + 5000 + 35);
+        logs.n = 0;
+        rc_trace_reader_init(&r, f, NAME);
+        assert_int_equal(rc_trace_next(&r, &n), 1);
+        assert_int_equal(rc_trace_next(&r, &n), 1);
+        assert_int_equal(n.what, RC_WHAT_DISCONNECT);
+        assert_int_equal(r.n_malformed, 1);
+        fclose(f);
+
+        /* blank lines: the header must come within RC_TRACE_MAX_BLANK lines */
+        memset(text, '\n', RC_TRACE_MAX_BLANK + 10);
+        memcpy(text + RC_TRACE_MAX_BLANK + 10, RC_TRACE_MAGIC "\n", h);
+        expect_bad_header(text, RC_TRACE_MAX_BLANK + 10 + h, RC_TRACE_MAX_BLANK);
+        memcpy(text + RC_TRACE_MAX_BLANK - 1, RC_TRACE_MAGIC "\n", h);
+        f = file_with(text, RC_TRACE_MAX_BLANK - 1 + h);
+        rc_trace_reader_init(&r, f, NAME);
+        assert_int_equal(rc_trace_next(&r, &n), 0);
+        fclose(f);
+}
+
 /* ---- Malformed lines ----------------------------------------------------------------- */
 
 /* A line of the file: text (len 0: strlen), and the error it is rejected for, or
@@ -662,6 +717,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_header_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_header, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_not_a_trace, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_text, setup, teardown),

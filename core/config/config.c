@@ -2,13 +2,15 @@
  *
  * inih is used through ini_parse_stream with our own line reader, because the
  * distribution's build gives the handler no line number and truncates long
- * lines silently. The reader counts lines, rejects over-long lines and NUL
- * bytes, and checks each line's shape with the rules inih applies (so every
- * syntax error is reported with its line, not only the first one inih would
- * return). Lines it rejects reach inih blank, so nothing is reported twice;
- * every line reaches inih without leading white space, which turns off inih's
- * multi-line continuation values (an indented line is not part of the value
- * above it in this file format). */
+ * lines silently. Debian 12's libinih (55) exposes its build options as
+ * variables: its line buffer is set to RC_CONFIG_LINE_MAX here (the built-in
+ * 200 bytes would cap lines below a 255-character path). Inline comments are
+ * cut by the reader ('#' as well as inih's ';'), so inih never sees them. The reader counts lines,
+ * rejects over-long lines and NUL bytes, and checks each line's shape with the rules inih applies
+ * (so every syntax error is reported with its line, not only the first one inih would return).
+ * Lines it rejects reach inih blank, so nothing is reported twice; every line reaches inih without
+ * leading white space, which turns off inih's multi-line continuation values (an indented line is
+ * not part of the value above it in this file format). */
 #include "config/config.h"
 
 #include <ctype.h>
@@ -217,6 +219,8 @@ struct parser {
         int line;          /* of the line last read */
         unsigned n_errors; /* reported so far */
         int read_errno;    /* set when reading failed */
+        size_t bytes;      /* read so far, bounded by RC_CONFIG_MAX_BYTES */
+        bool not_config;   /* binary or too large: reported, reading stopped */
         enum section section;
         int key_line[sizeof(keys) / sizeof(keys[0])]; /* where each key was set, or 0 */
 };
@@ -226,20 +230,29 @@ __attribute__((format(printf, 2, 3))) static void parse_error(struct parser *p, 
         char msg[512];
         va_list ap;
 
+        if (p->n_errors++ >= RC_CONFIG_MAX_REPORTED)
+                return; /* counted, summarised at the end */
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         rc_log_error("%s:%d: %s", p->path, p->line, msg);
+}
+
+/* Not a configuration at all (binary data, too large): one error, reading stops. */
+static void not_config(struct parser *p, const char *why) {
+        rc_log_error("%s:%d: not a configuration: %s", p->path, p->line, why);
         p->n_errors++;
+        p->not_config = true;
 }
 
 /* As inih finds a character of `chars` (or, with chars NULL, the end): the first
- * one before an inline ';' comment, which must follow white space. Returns the
- * position of the character found, of the ';', or of the terminating NUL. */
+ * one before an inline ';' or '#' comment, which must follow white space.
+ * Returns the position of the character found, of the comment, or of the
+ * terminating NUL. */
 static char *find_chars_or_comment(char *s, const char *chars) {
         bool was_space = false;
 
-        while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+        while (*s && (!chars || !strchr(chars, *s)) && !(was_space && (*s == ';' || *s == '#'))) {
                 was_space = isspace((unsigned char)*s);
                 s++;
         }
@@ -289,7 +302,7 @@ static char *read_line(char *str, int num, void *stream) {
         bool nul = false, too_long = false;
         int c;
 
-        if (p->read_errno)
+        if (p->read_errno || p->not_config)
                 return NULL;
         c = getc(p->f);
         if (c == EOF) {
@@ -299,6 +312,14 @@ static char *read_line(char *str, int num, void *stream) {
         }
         p->line++;
         for (; c != EOF && c != '\n'; c = getc(p->f)) {
+                if (++p->bytes > RC_CONFIG_MAX_BYTES) {
+                        not_config(p, "larger than 1 MiB");
+                        return NULL;
+                }
+                if (c == '\0' && p->line == 1) {
+                        not_config(p, "a NUL byte in the first line (binary data)");
+                        return NULL;
+                }
                 if (c == '\0')
                         nul = true;
                 if (n < (size_t)num - 1)
@@ -308,6 +329,10 @@ static char *read_line(char *str, int num, void *stream) {
         }
         if (ferror(p->f)) {
                 p->read_errno = errno ? errno : EIO;
+                return NULL;
+        }
+        if (++p->bytes > RC_CONFIG_MAX_BYTES) { /* the line end */
+                not_config(p, "larger than 1 MiB");
                 return NULL;
         }
         if (n > 0 && str[n - 1] == '\r')
@@ -336,6 +361,11 @@ static char *read_line(char *str, int num, void *stream) {
 
         if (n == 0 || str[0] == ';' || str[0] == '#')
                 return str; /* blank or comment */
+        /* an inline comment: cut here, so neither inih nor a value sees it */
+        sep = find_chars_or_comment(str, NULL);
+        while (sep > str && isspace((unsigned char)sep[-1]))
+                sep--;
+        *sep = '\0';
         if (str[0] == '[') {
                 if (!check_section(p, str))
                         str[0] = '\0';
@@ -638,8 +668,15 @@ int rc_config_load(struct rc_config *c, const char *path) {
                 rc_log_error("%s: cannot open: %s", path, strerror(-r));
                 return r;
         }
+        /* inih's line buffer on the heap, of our size (see the top of the file) */
+        ini_use_stack = false;
+        ini_allow_realloc = false;
+        ini_max_line = ini_initial_alloc = RC_CONFIG_LINE_MAX + 3;
         r = ini_parse_stream(read_line, &p, on_value, &p);
         fclose(p.f);
+        if (p.n_errors > RC_CONFIG_MAX_REPORTED)
+                rc_log_error("%s: %u more errors not shown (%u in all)", path,
+                             p.n_errors - RC_CONFIG_MAX_REPORTED, p.n_errors);
         if (p.read_errno) {
                 rc_log_error("%s: read error: %s", path, strerror(p.read_errno));
                 return -p.read_errno;

@@ -3,7 +3,13 @@
  * One file, config/rollcoach.conf by default, also used as the replay profile
  * (spec/coaching.md). Every error — unknown section or key, bad value,
  * duplicate key, a line inih cannot parse — is reported as "FILE:LINE: what"
- * and the whole file is rejected; all errors are reported, not just the first.
+ * and the whole file is rejected; all errors are counted, the first
+ * RC_CONFIG_MAX_REPORTED are reported and the rest summarised in one line.
+ *
+ * Comments: a line starting with ';' or '#', and an inline comment: ';' or '#'
+ * after white space ("backend = sysfs   # or gpiod"); a value cannot hold " #"
+ * or " ;". Lines may be RC_CONFIG_LINE_MAX characters long; a file of more than
+ * RC_CONFIG_MAX_BYTES, or with NUL bytes, is not a configuration.
  */
 #pragma once
 
@@ -38,6 +44,9 @@ double rc_profile_session_minutes(const struct rc_profile *p);
 
 #define RC_CONFIG_MAX_DIRS 8
 #define RC_CONFIG_PATH_MAX 256
+#define RC_CONFIG_LINE_MAX 4096       /* a [plugins] directories list of 8 paths fits */
+#define RC_CONFIG_MAX_BYTES (1 << 20) /* larger: not a configuration */
+#define RC_CONFIG_MAX_REPORTED 20     /* errors printed; the rest counted */
 
 /* [plugins]: where the coaching plugins come from and their limits. Zero (or
  * empty) means the built-in default (docs/plugins.md). */

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "analysis/session.h"
+#include "decode/gatt.h"
 #include "gateway/gateway.h"
 #include "gateway/uvbus.h"
 #include "main/coaching.h"
@@ -90,9 +91,10 @@ static void usage(FILE *f, const char *command) {
                    "2 bad command line, 3 configuration errors.\n");
 }
 
-/* the gateway's clock: notifications carry their t_us on it, since t0_us */
+/* the gateway stamps notifications with real µs since t0_us; the session clock
+ * follows the data's device time when it comes faster than that */
 int64_t rc_hub_now_ms(const struct rc_hub *h) {
-        return (int64_t)((rc_uvbus_now_us() - h->t0_us) / 1000);
+        return rc_dataclock_now(&h->clock, (int64_t)(rc_uvbus_now_us() - h->t0_us)) / 1000;
 }
 
 static double cpu_us(void) {
@@ -145,6 +147,26 @@ static void on_button(enum rc_press press, void *userdata) {
         rc_hub_press(h, press);
 }
 
+/* mkdir -p DIR (mode 0755): the WAVs' directory, made if missing. 0 or -errno. */
+static int make_dirs(const char *dir) {
+        char path[RC_CONFIG_PATH_MAX];
+
+        if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        for (char *p = path + 1;; p++) {
+                if (*p != '/' && *p != '\0')
+                        continue;
+                char c = *p;
+
+                *p = '\0';
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = c;
+                if (c == '\0')
+                        return 0;
+        }
+}
+
 /* Start what the configuration asks for. The voice is needed (a hub without a
  * screen is silent without it): RC_EXIT_INPUT if it cannot start. LEDs and the
  * button that cannot start are reported and left out: the coaching goes on. */
@@ -160,6 +182,14 @@ static int feedback_start(struct rc_hub *h) {
                 }
                 setvbuf(h->voice_timeline, NULL, _IOLBF, 0);
                 vo.timeline = h->voice_timeline;
+        }
+        if (h->config.voice.output == RC_VOICE_WAV && h->config.voice.wav_dir[0]) {
+                r = make_dirs(h->config.voice.wav_dir);
+                if (r < 0) {
+                        rc_log_error("[voice] wav_dir %s: cannot create it: %s",
+                                     h->config.voice.wav_dir, strerror(-r));
+                        return RC_EXIT_INPUT;
+                }
         }
         r = rc_voice_new(&vo, &h->voice);
         if (r < 0) {
@@ -271,7 +301,7 @@ static void on_duration(uv_timer_t *t) {
         rc_hub_stop(t->data, "--duration elapsed");
 }
 
-/* ---- the session clock: plugin timers on real time ----------------------------------- */
+/* ---- the session clock: plugin timers on it, whatever the data's speed ---------------- */
 
 static void on_engine_timer(uv_timer_t *t) {
         struct rc_hub *h = t->data;
@@ -295,20 +325,42 @@ void rc_hub_schedule_engine(struct rc_hub *h) {
                 uv_timer_stop(&h->engine_timer);
                 return;
         }
-        due -= rc_hub_now_ms(h);
-        uv_timer_start(&h->engine_timer, on_engine_timer, due > 0 ? (uint64_t)due : 0, 0);
+        /* real ms until the session clock reads `due` (rounded up: never early) */
+        due = rc_dataclock_real_until(&h->clock, (int64_t)(rc_uvbus_now_us() - h->t0_us),
+                                      due * 1000);
+        uv_timer_start(&h->engine_timer, on_engine_timer, (uint64_t)(due + 999) / 1000, 0);
 }
 
 /* ---- notifications in ------------------------------------------------------------------ */
 
+/* The session clock follows one roller's (else body clip's) IMU times. */
+static void follow_device_time(struct rc_hub *h, const struct rc_notification *n) {
+        enum rc_char c = rc_gatt_char_from_uuid(&n->uuid);
+        struct rc_imu_batch b;
+        enum rc_decode_reason why;
+
+        if (n->what != RC_WHAT_VALUE || (c != RC_CHAR_ROLLER_IMU && c != RC_CHAR_BODY_IMU) ||
+            rc_decode_imu(n->data, n->len, c == RC_CHAR_BODY_IMU, &b, &why) < 0)
+                return;
+        if (!h->clock_dev_set) {
+                h->clock_dev = n->addr;
+                h->clock_dev_set = true;
+        }
+        if (rc_addr_equal(&h->clock_dev, &n->addr))
+                rc_dataclock_observe(&h->clock, (int64_t)n->t_us, b.t0_us);
+}
+
 static void on_notification(const struct rc_notification *n, void *userdata) {
         struct rc_hub *h = userdata;
+        struct rc_notification m = *n;
 
         if (h->stopping)
                 return; /* e.g. the disconnects while stopping: not part of a session */
         if (h->n_notifications++ == 0)
                 h->cpu_first_us = cpu_us();
-        rc_hub_notification(h, n);
+        follow_device_time(h, n);
+        m.t_us = (uint64_t)rc_dataclock_now(&h->clock, (int64_t)n->t_us);
+        rc_hub_notification(h, &m);
 }
 
 /* ---- systemd ---------------------------------------------------------------------------- */
@@ -513,7 +565,7 @@ static int hub_main(int argc, char **argv, const char *command) {
         while ((c = getopt_long(argc, argv, RC_SESSION_SHORT "c:", options, NULL)) != -1) {
                 r = rc_session_cli_option(&h->cli, c, optarg, command);
                 if (r < 0)
-                        goto out_usage;
+                        goto bad_usage;
                 if (r > 0)
                         continue;
                 switch (c) {
@@ -529,7 +581,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                                         "rollcoach %s: --device wants all, or roller=, body= or "
                                         "hr= and an address, got '%s'\n",
                                         command, optarg);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         break;
                 case OPT_NO_ACQUIRE:
@@ -542,14 +594,17 @@ static int hub_main(int argc, char **argv, const char *command) {
                         if (*end || !(duration > 0 && duration < 1e7)) {
                                 fprintf(stderr, "rollcoach %s: --duration wants seconds\n",
                                         command);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         break;
                 }
                 case OPT_RECORD:
                 case OPT_ONCE:
-                        if (record)
-                                goto bad;
+                        if (record) {
+                                fprintf(stderr, "rollcoach record: --once and --record are "
+                                                "for run (record is one session)\n");
+                                goto bad_usage;
+                        }
                         h->once = true;
                         if (c == OPT_RECORD)
                                 h->record_path = optarg;
@@ -561,13 +616,13 @@ static int hub_main(int argc, char **argv, const char *command) {
                                         "rollcoach %s: --voice wants alsa, wav or off, got "
                                         "'%s'\n",
                                         command, optarg);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         break;
                 case OPT_WAV_DIR:
                         if (strlen(optarg) >= sizeof(h->config.voice.wav_dir)) {
                                 fprintf(stderr, "rollcoach %s: --wav-dir: too long\n", command);
-                                goto out_usage;
+                                goto bad_usage;
                         }
                         wav_dir = optarg;
                         break;
@@ -578,26 +633,23 @@ static int hub_main(int argc, char **argv, const char *command) {
                         usage(stdout, command);
                         ret = RC_EXIT_OK;
                         goto out_usage;
-                default:
-                bad:
-                        usage(stderr, command);
-                        goto out_usage;
+                default: /* getopt said what */
+                        goto bad_usage;
                 }
         }
         if (record) {
                 if (optind != argc - 1) {
-                        fprintf(stderr, "rollcoach record: expected one TRACE argument\n\n");
-                        usage(stderr, command);
-                        goto out_usage;
+                        fprintf(stderr, "rollcoach record: expected one TRACE argument\n");
+                        goto bad_usage;
                 }
                 h->record_path = argv[optind++];
         }
         if (optind != argc) {
-                usage(stderr, command);
-                goto out_usage;
+                fprintf(stderr, "rollcoach %s: unexpected argument '%s'\n", command, argv[optind]);
+                goto bad_usage;
         }
         if (rc_session_cli_check(&h->cli, command) < 0)
-                goto out_usage;
+                goto bad_usage;
         if (!config_path && stat(DEFAULT_CONFIG, &st) == 0)
                 config_path = DEFAULT_CONFIG;
         ret = rc_load_config(&h->config, config_path);
@@ -632,6 +684,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                 }
         }
         h->t0_us = rc_uvbus_now_us();
+        rc_dataclock_init(&h->clock);
         uv_timer_init(h->loop, &h->engine_timer);
         uv_timer_init(h->loop, &h->drain_timer);
         h->engine_timer.data = h->drain_timer.data = h;
@@ -691,6 +744,9 @@ out:
 out_usage:
         free(h);
         return ret;
+bad_usage:
+        free(h);
+        return rc_cmd_bad_usage(command);
 }
 
 int rc_cmd_run(int argc, char **argv) {

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "main/commands.h"
 #include "sim/sim.h"
@@ -60,14 +62,38 @@ static void summary(const struct rc_sim *sim) {
 
                 fprintf(stderr,
                         "simulate: %s %s %s: %" PRIu64 " notifications, %" PRIu64 " lost, %" PRIu64
-                        " malformed, %" PRIu64 " samples\n",
+                        " malformed, %" PRIu64 " samples%s\n",
                         kinds[st->kind <= RC_KIND_HR ? st->kind : 0], st->label, st->addr,
-                        st->packets, st->lost, st->corrupted, st->samples);
+                        st->packets, st->lost, st->corrupted, st->samples,
+                        st->lost || st->corrupted
+                                ? " (lost and malformed on purpose: the scenario's loss= and "
+                                  "corrupt=)"
+                                : "");
         }
 }
 
+/* The temporary being written, removed if SIGINT, SIGTERM or SIGHUP ends the run. */
+static const char *volatile writing;
+
+static void on_signal(int sig) {
+        if (writing)
+                unlink(writing); /* async-signal-safe */
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static void catch_signals(void (*handler)(int)) {
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+        struct sigaction sa = {.sa_handler = handler};
+
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+                sigaction(sigs[i], &sa, NULL);
+}
+
 /* Write the trace to `output` through "output.tmp", renamed when complete, so a
- * failed run never leaves a partial trace under the final name. */
+ * failed or interrupted run never leaves a partial trace under the final name,
+ * nor the temporary. */
 static int write_file(struct rc_sim *sim, const char *output) {
         size_t n = strlen(output) + 5;
         char *tmp = malloc(n);
@@ -84,11 +110,15 @@ static int write_file(struct rc_sim *sim, const char *output) {
                 free(tmp);
                 return r;
         }
+        writing = tmp;
+        catch_signals(on_signal);
         r = rc_sim_write_trace(sim, f);
         if (fclose(f) != 0 && r >= 0)
                 r = -errno;
         if (r >= 0 && rename(tmp, output) < 0)
                 r = -errno;
+        catch_signals(SIG_DFL);
+        writing = NULL;
         if (r < 0) {
                 rc_log_error("writing %s: %s", output, strerror(-r));
                 remove(tmp);
@@ -120,10 +150,9 @@ int rc_cmd_simulate(int argc, char **argv) {
                         if (parse_seed(optarg, &seed) < 0) {
                                 fprintf(stderr,
                                         "rollcoach simulate: --seed wants an unsigned 64-bit "
-                                        "integer, got '%s'\n\n",
+                                        "integer, got '%s'\n",
                                         optarg);
-                                usage(stderr);
-                                return RC_EXIT_USAGE;
+                                return rc_cmd_bad_usage("simulate");
                         }
                         seed_set = true;
                         break;
@@ -131,14 +160,12 @@ int rc_cmd_simulate(int argc, char **argv) {
                         usage(stdout);
                         return RC_EXIT_OK;
                 default:
-                        usage(stderr);
-                        return RC_EXIT_USAGE;
+                        return rc_cmd_bad_usage("simulate"); /* getopt said what */
                 }
         }
         if (optind != argc - 1) {
-                fprintf(stderr, "rollcoach simulate: expected one SCENARIO argument\n\n");
-                usage(stderr);
-                return RC_EXIT_USAGE;
+                fprintf(stderr, "rollcoach simulate: expected one SCENARIO argument\n");
+                return rc_cmd_bad_usage("simulate");
         }
         path = argv[optind];
 

@@ -1,5 +1,6 @@
 #include "main/coaching.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,11 +167,38 @@ int rc_outputs_open(struct rc_session_outputs *o, const struct rc_session_cli *c
         return RC_EXIT_OK;
 }
 
+static int lua_file(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+
+        return d->d_name[0] != '.' && n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
+}
+
+/* The files rc_engine_load_all tries to load: *.lua, not hidden, in each directory. */
+static unsigned count_plugin_files(const struct rc_engine_opts *eo) {
+        unsigned n = 0;
+
+        for (unsigned d = 0; d < eo->n_dirs; d++) {
+                struct dirent **list;
+                int k = scandir(eo->dirs[d], &list, lua_file, NULL);
+
+                for (int i = 0; i < k; i++)
+                        free(list[i]);
+                if (k > 0) {
+                        n += (unsigned)k;
+                        free(list);
+                } else if (k == 0) {
+                        free(list);
+                }
+        }
+        return n;
+}
+
 int rc_outputs_engine(struct rc_session_outputs *o, const struct rc_session_cli *cli,
                       const struct rc_config *config, struct rc_session *s, const char *routine,
                       const char *step) {
         const struct rc_plugins_config *pc = &config->plugins;
         struct rc_engine_opts eo = {.wall_start_s = cli->wall_start_s};
+        int r;
 
         if (o->events.f)
                 rc_session_subscribe(s, rc_jsonl_write_event, &o->events);
@@ -182,11 +210,18 @@ int rc_outputs_engine(struct rc_session_outputs *o, const struct rc_session_cli 
         eo.memory = (size_t)pc->memory_mb << 20;
         eo.timers = (unsigned)pc->timers;
         eo.max_failures = (unsigned)pc->failures;
+        /* one repeat window, [voice] repeat_seconds, for the engine and the voice
+         * (0: none; the engine takes 0 for its default, so 1 ms) */
+        eo.say_dedupe_ms = (int64_t)(config->voice.repeat_seconds * 1000);
+        if (eo.say_dedupe_ms < 1)
+                eo.say_dedupe_ms = 1;
         eo.profile = config->profile;
-        if (rc_engine_new(&eo, &o->engine) < 0 || rc_engine_load_all(o->engine) < 0) {
+        if (rc_engine_new(&eo, &o->engine) < 0 || (r = rc_engine_load_all(o->engine)) < 0) {
                 rc_log_error("out of memory");
                 return RC_EXIT_FAILURE;
         }
+        o->plugins_loaded = (unsigned)r;
+        o->plugin_files = count_plugin_files(&eo);
         if (o->actions.f)
                 rc_engine_add_sink(o->engine, rc_jsonl_write_action, &o->actions);
         if (rc_engine_attach(o->engine, s, routine, step) < 0)
@@ -227,6 +262,19 @@ int rc_session_outputs_close(struct rc_session_outputs *o, const struct rc_sessi
         if (close_output(&o->actions, cli->actions_path) < 0)
                 failed = true;
         return failed && ret == RC_EXIT_OK ? RC_EXIT_FAILURE : ret;
+}
+
+unsigned rc_session_outputs_plugin_failures(const struct rc_session_outputs *o) {
+        struct rc_engine_plugin_info info;
+        unsigned n = 0;
+
+        if (!o->engine)
+                return 0;
+        if (o->plugin_files > o->plugins_loaded)
+                n += o->plugin_files - o->plugins_loaded;
+        for (unsigned i = 0; rc_engine_plugin_info(o->engine, i, &info) == 0; i++)
+                n += !info.enabled || info.failures > 0;
+        return n;
 }
 
 void rc_session_outputs_report(const struct rc_session_outputs *o) {

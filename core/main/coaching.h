@@ -60,6 +60,8 @@ struct rc_session_outputs {
         struct rc_jsonl_writer events, actions;
         struct rc_engine *engine; /* NULL with --no-plugins */
         char user_dir[4096];      /* the user's plugin directory, when a default */
+        unsigned plugin_files;    /* *.lua files found in the plugin directories */
+        unsigned plugins_loaded;  /* of them, loaded (an override counts: it loaded) */
 };
 
 /* Open the outputs (o zeroed by the caller; events to stdout unless only actions were asked for,
@@ -88,6 +90,10 @@ unsigned rc_plugin_dirs(const struct rc_session_cli *cli, const struct rc_config
 /* Close everything; returns RC_EXIT_FAILURE if an output failed, else `ret`. */
 int rc_session_outputs_close(struct rc_session_outputs *o, const struct rc_session_cli *cli,
                              int ret);
+
+/* How many plugins failed: files that did not load, plus plugins disabled or with
+ * callback errors (`replay --strict`). 0 without plugins. */
+unsigned rc_session_outputs_plugin_failures(const struct rc_session_outputs *o);
 
 /* A summary of the plugins and actions on standard error. */
 void rc_session_outputs_report(const struct rc_session_outputs *o);

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "gateway/gateway.h"
 #include "main/coaching.h"
+#include "util/dataclock.h"
 
 #define RC_HUB_MAX_RELOADS 8
 #define RC_HUB_CACHE_DEVICES 8
@@ -44,6 +45,9 @@ struct rc_hub {
         struct rc_session_cli cli;
         struct rc_gateway *gw;
         uint64_t t0_us;
+        struct rc_dataclock clock; /* the session clock (util/dataclock.h), on real µs since t0 */
+        rc_addr clock_dev;         /* the device whose IMU times it follows */
+        bool clock_dev_set;
         bool stopping, ready_sent;
 
         /* sessions */
@@ -87,7 +91,8 @@ struct rc_hub {
         double cpu_first_us, cpu_streaming_us;
 };
 
-/* ms since the hub started (the session clock of every session it runs) */
+/* ms since the hub started on the session clock of every session it runs: real
+ * time, or the data's when it streams faster (util/dataclock.h) */
 int64_t rc_hub_now_ms(const struct rc_hub *h);
 
 /* hub_session.c */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "main/commands.h"
+#include "util/log.h"
 
 static const struct {
         const char *name;
@@ -27,9 +28,17 @@ static void usage(FILE *f) {
                    "3 unusable input file (not a trace, config or scenario errors).\n");
 }
 
+int rc_cmd_bad_usage(const char *command) {
+        fprintf(stderr, "Try 'rollcoach %s --help'.\n", command);
+        return RC_EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
+        static char name[64];
+
         if (argc < 2) {
-                usage(stderr);
+                fprintf(stderr, "rollcoach: expected a command (run, record, replay, simulate)\n"
+                                "Try 'rollcoach --help'.\n");
                 return RC_EXIT_USAGE;
         }
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -42,9 +51,15 @@ int main(int argc, char **argv) {
                 return RC_EXIT_OK;
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                if (strcmp(argv[1], commands[i].name) == 0)
+                if (strcmp(argv[1], commands[i].name) == 0) {
+                        /* one prefix for every message: getopt's (argv[0]), the
+                         * command's and the log's */
+                        snprintf(name, sizeof(name), "rollcoach %s", commands[i].name);
+                        argv[1] = name;
+                        rc_log_set_prefix(name);
                         return commands[i].run(argc - 1, argv + 1);
-        fprintf(stderr, "rollcoach: unknown command '%s'\n\n", argv[1]);
-        usage(stderr);
+                }
+        fprintf(stderr, "rollcoach: unknown command '%s'\n", argv[1]);
+        fprintf(stderr, "Try 'rollcoach --help'.\n");
         return RC_EXIT_USAGE;
 }

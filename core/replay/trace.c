@@ -211,6 +211,7 @@ enum line_kind {
         LINE_OK,       /* in r->line, without its line end, NUL-terminated */
         LINE_TOO_LONG, /* consumed to its end */
         LINE_NUL,      /* holds a NUL byte */
+        LINE_HUGE,     /* longer than RC_TRACE_MAX_SKIP, or too long before the header */
 };
 
 /* Read one physical line into r->line, its length (without the line end) into
@@ -237,11 +238,17 @@ static int read_line(struct rc_trace_reader *r, size_t *ret_len) {
         if (n > 0 && r->line[n - 1] == '\n') {
                 n--;
         } else if (n == cap - 1) {
-                /* The buffer is full and the line goes on: longer than the limit. */
+                /* The buffer is full and the line goes on: longer than the limit.
+                 * Skipped to its end, within reason (/dev/zero has none); before the
+                 * header nothing is skipped: it cannot be a trace. */
+                uint64_t skipped = n;
                 int c;
 
+                if (!r->header_seen)
+                        return LINE_HUGE;
                 while ((c = getc(r->f)) != EOF && c != '\n')
-                        ;
+                        if (++skipped > RC_TRACE_MAX_SKIP)
+                                return LINE_HUGE;
                 if (ferror(r->f)) {
                         rc_log_error("%s: read error in line %llu: %s", r->name,
                                      (unsigned long long)r->line_no, strerror(errno));
@@ -288,12 +295,18 @@ int rc_trace_next(struct rc_trace_reader *r, struct rc_notification *ret) {
                         }
                         return 0;
                 }
+                if (k == LINE_HUGE && r->header_seen) {
+                        rc_log_error("%s:%llu: not a rollcoach trace: a line longer than "
+                                     "%d bytes",
+                                     r->name, (unsigned long long)r->line_no, RC_TRACE_MAX_SKIP);
+                        return -EBADMSG;
+                }
                 if (!r->header_seen) {
-                        if (k == LINE_TOO_LONG)
+                        if (k == LINE_TOO_LONG || k == LINE_HUGE)
                                 return bad_header(r, "the line is too long");
                         if (k == LINE_NUL)
                                 return bad_header(r, "the line holds a NUL byte");
-                        if (is_blank(r->line, len))
+                        if (is_blank(r->line, len) && r->line_no < RC_TRACE_MAX_BLANK)
                                 continue;
                         if (len != strlen(RC_TRACE_MAGIC) ||
                             memcmp(r->line, RC_TRACE_MAGIC, len) != 0)

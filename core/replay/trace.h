@@ -19,6 +19,11 @@
 #define RC_TRACE_MAX_PAYLOAD 512
 /* Longest valid line: t_us (20) + addr (17) + uuid (36) + payload (1024) + commas + CR. */
 #define RC_TRACE_MAX_LINE 1120
+/* What is read of a file that is not a trace (e.g. /dev/zero) is bounded: a line
+ * longer than this is not skipped but ends the replay (-EBADMSG), and the header
+ * must come within the first RC_TRACE_MAX_BLANK lines. */
+#define RC_TRACE_MAX_SKIP (1 << 20)
+#define RC_TRACE_MAX_BLANK 1000
 
 enum rc_what {
         RC_WHAT_CONNECT,
@@ -73,7 +78,8 @@ void rc_trace_reader_init(struct rc_trace_reader *r, FILE *f, const char *name);
 
 /* Read the next notification into *ret (its data points into the reader).
  * Returns 1 for a notification, 0 at end of file, -EBADMSG if the first
- * non-blank line is not RC_TRACE_MAGIC (nothing can be trusted then), -EIO on a
+ * non-blank line is not RC_TRACE_MAGIC (nothing can be trusted then) or a line
+ * is longer than RC_TRACE_MAX_SKIP (not a trace), -EIO on a
  * read error. Malformed lines are logged as "NAME:LINE: reason", counted, and
  * skipped. */
 int rc_trace_next(struct rc_trace_reader *r, struct rc_notification *ret);

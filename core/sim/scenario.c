@@ -1138,6 +1138,19 @@ int rc__scenario_parse(const char *text, size_t len, const char *name, struct rc
         parse_errors = p.n_errors;
         for (unsigned i = 0; i < sc->n_dev && !p.oom; i++)
                 layout_device(&p, &sc->dev[i], parse_errors == 0);
+        if (!p.n_errors && !p.oom) {
+                double total = 0;
+
+                for (unsigned i = 0; i < sc->n_dev; i++)
+                        total += sc->dev[i].t_end;
+                if (total > RC__SCN_MAX_DEVICE_SECONDS) {
+                        p.line = 1;
+                        perr(&p,
+                             "the devices' timelines add up to %.0f s, over %g s: the trace "
+                             "would be too large (simulate fewer devices, or in parts)",
+                             total, RC__SCN_MAX_DEVICE_SECONDS);
+                }
+        }
         if (!p.n_errors && !p.oom)
                 build_breathing(&p);
         if (p.oom) {

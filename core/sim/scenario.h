@@ -16,12 +16,14 @@
 #include "util/ids.h"
 
 /* Bounds that keep a hostile scenario from exhausting memory or time. */
-#define RC__SCN_MAX_BYTES (1u << 20)   /* scenario text */
-#define RC__SCN_MAX_LINE 1024          /* characters a line */
-#define RC__SCN_MAX_ERRORS 100         /* reported before giving up */
-#define RC__SCN_MAX_DEVICES 8          /* devices a scenario */
-#define RC__SCN_MAX_SEGMENTS 4096      /* written segments a device */
-#define RC__SCN_MAX_DURATION 14400.0   /* s: 4 h, end of any timeline */
+#define RC__SCN_MAX_BYTES (1u << 20) /* scenario text */
+#define RC__SCN_MAX_LINE 1024        /* characters a line */
+#define RC__SCN_MAX_ERRORS 100       /* reported before giving up */
+#define RC__SCN_MAX_DEVICES 8        /* devices a scenario */
+#define RC__SCN_MAX_SEGMENTS 4096    /* written segments a device */
+#define RC__SCN_MAX_DURATION 14400.0 /* s: 4 h, end of any timeline */
+/* s: the devices' timelines together (a trace of ~5 KB a device-second: ~70 MB) */
+#define RC__SCN_MAX_DEVICE_SECONDS 14400.0
 #define RC__SCN_LABEL_MAX 31           /* characters of a device label */
 #define RC__SCN_DEFAULT_BREATHING 15.0 /* breaths/min (0.25 Hz) */
 

@@ -8,6 +8,11 @@
 static enum rc_log_level max_level = RC_LOG_INFO;
 static rc_log_sink_fn sink;
 static void *sink_userdata;
+static const char *prefix;
+
+void rc_log_set_prefix(const char *p) {
+        prefix = p;
+}
 
 void rc_log_set_max_level(enum rc_log_level max) {
         max_level = max;
@@ -59,7 +64,8 @@ void rc_logv(enum rc_log_level level, const char *fmt, va_list ap) {
         if (getenv("JOURNAL_STREAM"))
                 fprintf(stderr, "<%d>%s\n", (int)level, msg);
         else
-                fprintf(stderr, "rollcoach: %s: %s\n", level_name(level), msg);
+                fprintf(stderr, "%s: %s: %s\n", prefix ? prefix : "rollcoach", level_name(level),
+                        msg);
 }
 
 void rc_log(enum rc_log_level level, const char *fmt, ...) {

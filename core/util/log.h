@@ -1,6 +1,7 @@
 /* rollcoach — leveled logging to stderr (journald reads it).
  *
- * Lines go to stderr as "rollcoach: LEVEL: message". When stderr is connected to
+ * Lines go to stderr as "PREFIX: LEVEL: message", PREFIX "rollcoach" or the
+ * command's ("rollcoach replay": the prefix of its usage errors too). When stderr is connected to
  * the journal (JOURNAL_STREAM is set), each line is prefixed with the syslog
  * priority "<N>" instead, which journald turns into the entry's priority.
  * Tests can install a sink to capture messages. Not thread-safe: the hub runs
@@ -22,6 +23,10 @@ typedef void (*rc_log_sink_fn)(enum rc_log_level level, const char *msg, void *u
 /* Messages above (less important than) `max` are dropped. Default: RC_LOG_INFO. */
 void rc_log_set_max_level(enum rc_log_level max);
 enum rc_log_level rc_log_get_max_level(void);
+
+/* The program's name in each line ("rollcoach replay"); NULL: "rollcoach". The
+ * string must outlive the logging. */
+void rc_log_set_prefix(const char *prefix);
 
 /* Route messages to `fn` instead of stderr; NULL restores stderr. */
 void rc_log_set_sink(rc_log_sink_fn fn, void *userdata);

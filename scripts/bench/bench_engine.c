@@ -65,6 +65,18 @@ static double per_event(struct rc_session *s, unsigned n) {
         return (now_s(CLOCK_PROCESS_CPUTIME_ID) - t0) / n;
 }
 
+static void usage(FILE *f) {
+        fprintf(f, "Usage: bench_engine [SHIPPED_PLUGIN_DIR]\n\n"
+                   "What the coaching engine costs, and how fast it stops a runaway plugin;\n"
+                   "prints figures, asserts nothing:\n"
+                   "  kill      wall time from entering a callback that loops forever to the\n"
+                   "            engine getting control back (the instruction budget)\n"
+                   "  dispatch  CPU time per event delivered to a trivial handler\n"
+                   "  shipped   CPU time per motion event through every shipped plugin\n"
+                   "            (from SHIPPED_PLUGIN_DIR, default the source tree's plugins/)\n"
+                   "  memory    a plugin's Lua heap after loading\n");
+}
+
 int main(int argc, char **argv) {
         char dir[] = "/tmp/rc-bench-engine-XXXXXX", path[256];
         const char *shipped = argc > 1 ? argv[1] : RC_SOURCE_PLUGIN_DIR;
@@ -73,6 +85,15 @@ int main(int argc, char **argv) {
         struct rc_engine_plugin_info info;
         double kills[20];
 
+        if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+                usage(stdout);
+                return 0;
+        }
+        if (argc > 2 || (argc > 1 && argv[1][0] == '-')) {
+                fprintf(stderr, "bench_engine: unexpected argument '%s'\n", argv[argc - 1]);
+                fprintf(stderr, "Try 'bench_engine --help'.\n");
+                return 2;
+        }
         rc_log_set_max_level(RC_LOG_ERR - 1); /* quiet: the kills are expected */
         if (!s || !mkdtemp(dir))
                 return 1;
