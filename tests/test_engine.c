@@ -8,6 +8,7 @@
  * and steps, API levels, store and history, hot reload. */
 #include "rc_test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -581,6 +582,103 @@ static void test_finalizer_loop(void **state) {
         finish();
 }
 
+/* ---- tests/hostile: one attack a file ------------------------------------------------ */
+
+static int lua_file(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+
+        return n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
+}
+
+static char *read_all(const char *path) {
+        FILE *f = fopen(path, "r");
+        char *buf = NULL;
+        size_t cap = 0;
+        ssize_t n;
+
+        assert_non_null(f);
+        n = getdelim(&buf, &cap, '\0', f);
+        assert_true(n > 0);
+        fclose(f);
+        return buf;
+}
+
+/* Every .lua file of tests/hostile beside the witness: the hostile plugin ends disabled,
+ * never says info.escaped (what it does when its attack got through), and the
+ * witness saw everything and spoke. */
+static void test_hostile_folder(void **state) {
+        struct dirent **list;
+        int n = scandir(RC_SOURCE_DIR "/tests/hostile", &list, lua_file, alphasort);
+
+        (void)state;
+        assert_true(n >= 20);
+        for (int i = 0; i < n; i++) {
+                char path[512];
+                char *src;
+
+                snprintf(path, sizeof(path), RC_SOURCE_DIR "/tests/hostile/%s", list[i]->d_name);
+                src = read_all(path);
+                print_message("hostile: %s\n", list[i]->d_name);
+                hostile(src);
+                free(src);
+                for (unsigned k = 0; !plugin("hostile") && k < run.n_logs; k++)
+                        print_message("log: %s\n", run.logs[k]);
+                assert_non_null(plugin("hostile"));
+                if (plugin("hostile")->enabled || said("info.escaped") >= 0)
+                        fail_msg("%s: not stopped (enabled %d, escaped %d)", list[i]->d_name,
+                                 plugin("hostile")->enabled, said("info.escaped") >= 0);
+                expect_witness_unharmed();
+                finish();
+                free(list[i]);
+        }
+        free(list);
+}
+
+/* The flood of tests/hostile/say_flood.lua: what passes is the burst plus the
+ * rate over the session (docs/plugins.md, "Limits"); the rest is counted and
+ * reported once. */
+static void test_rate_limits(void **state) {
+        char *src = read_all(RC_SOURCE_DIR "/tests/hostile/say_flood.lua");
+        unsigned says = 0, leds = 0, warnings = 0;
+
+        (void)state;
+        hostile(src);
+        free(src);
+        for (unsigned i = 0; i < run.n_actions; i++) {
+                if (strcmp(run.plugins[i], "hostile") != 0)
+                        continue;
+                says += run.actions[i].kind == RC_ACTION_SAY;
+                leds += run.actions[i].kind == RC_ACTION_LED;
+        }
+        for (unsigned i = 0; i < run.n_logs; i++)
+                warnings += strstr(run.logs[i], "dropped and counted") != NULL;
+        /* the flood runs in the first motion callback (it is killed there): the
+         * session clock does not move within it, so the bursts are all it gets */
+        assert_int_equal(says, 10);
+        assert_int_equal(leds, 20);
+        assert_int_equal(warnings, 3); /* says, LEDs, log lines: once each */
+        assert_true(run.stats.rate_limited > 100);
+        assert_false(plugin("hostile")->enabled);
+        expect_witness_unharmed();
+        finish();
+}
+
+/* A syntax error is reported as file:line: message, without the loader's
+ * traceback. */
+static void test_syntax_error(void **state) {
+        (void)state;
+        make_dir();
+        write_plugin("witness", witness);
+        write_plugin("broken", "coach.plugin{api = 1}\n\nlocal x = = 1\n");
+        assert_int_equal(run_session(&(struct options){0}, true), 0);
+        remove_dir();
+        assert_null(plugin("broken"));
+        assert_true(logged("broken.lua:3:"));
+        assert_true(logged("unexpected symbol"));
+        assert_false(logged("stack traceback"));
+        finish();
+}
+
 /* ---- the API ----------------------------------------------------------------------- */
 
 static void test_api_level(void **state) {
@@ -924,6 +1022,9 @@ int main(void) {
                 cmocka_unit_test(test_error_in_every_callback),
                 cmocka_unit_test(test_costly_pattern),
                 cmocka_unit_test(test_finalizer_loop),
+                cmocka_unit_test(test_hostile_folder),
+                cmocka_unit_test(test_rate_limits),
+                cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_api_level),
                 cmocka_unit_test(test_timers),
                 cmocka_unit_test(test_say_dedupe_and_priority),

@@ -22,9 +22,12 @@ static struct rc__plugin *plugin_of(lua_State *L) {
         return rc__sandbox_of(L)->owner;
 }
 
+/* The calling plugin, declared, and not killed: a callback killed for its budget
+ * acts no more, even where a pcall or a coroutine caught the kill. */
 static struct rc__plugin *declared(lua_State *L) {
         struct rc__plugin *p = plugin_of(L);
 
+        rc__sandbox_charge(L, 0);
         if (!p->declared)
                 luaL_error(L, "call coach.plugin{api = %d} before anything else",
                            RC_ENGINE_API_LEVEL);

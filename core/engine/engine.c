@@ -563,6 +563,7 @@ static int load_trampoline(lua_State *L) {
         }
         if (r != LUA_OK)
                 return lua_error(L);
+        rc__sandbox_restart(rc__sandbox_of(L));
         lua_call(L, 0, 0);
         return 0;
 }

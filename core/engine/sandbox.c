@@ -15,6 +15,8 @@
 /* Pattern matching runs in C, where the count hook cannot stop it: a call is
  * refused when a bound on its steps passes this (about 30 ms of matching). */
 #define PATTERN_MAX_STEPS 1e7
+/* Compiling: units a byte of source (the parser does tens of ns a byte). */
+#define SOURCE_UNITS 8
 /* Allocations from this size on are charged and may end a killed callback. */
 #define BIG_ALLOC (64u << 10)
 
@@ -108,7 +110,7 @@ static void hook(lua_State *L, lua_Debug *ar) {
 void rc__sandbox_charge(lua_State *L, double units) {
         struct rc__sandbox *sb = rc__sandbox_of(L);
 
-        if (!sb->armed)
+        if (!sb->armed && !sb->killed)
                 return;
         if (!sb->killed)
                 sb->used = units >= (double)(sb->budget + 1) ? sb->budget + 1
@@ -134,6 +136,14 @@ static void arm(struct rc__sandbox *sb) {
         sb->deadline_ns = clock_ns(CLOCK_MONOTONIC) + sb->time_limit_ns;
         sb->armed = true;
         lua_sethook(sb->L, hook, LUA_MASKCOUNT, RC__SANDBOX_HOOK_STEP);
+}
+
+void rc__sandbox_restart(struct rc__sandbox *sb) {
+        if (!sb->armed || sb->killed)
+                return;
+        sb->used = 0;
+        sb->cpu_start_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        sb->deadline_ns = clock_ns(CLOCK_MONOTONIC) + sb->time_limit_ns;
 }
 
 static void disarm(struct rc__sandbox *sb) {
@@ -231,7 +241,7 @@ enum cost {
         COST_MOVE,    /* table.move(a, f, e, t): e - f + 1 steps */
         COST_TLEN,    /* table.insert/remove: #t steps (a __len may lie) */
         COST_SORT,    /* table.sort: #t log #t steps */
-        COST_SOURCE,  /* load: compiling costs about one unit a byte */
+        COST_SOURCE,  /* load: the parser costs about SOURCE_UNITS a byte */
 };
 
 static double bytes_units(double bytes) {
@@ -332,7 +342,8 @@ static double cost_units(lua_State *L, enum cost kind) {
                 return n < 2 ? 1 : n * log2(n) * 4;
         }
         case COST_SOURCE:
-                return lua_type(L, 1) == LUA_TSTRING ? 1 + (double)lua_rawlen(L, 1) : 1;
+                return lua_type(L, 1) == LUA_TSTRING ? 1 + SOURCE_UNITS * (double)lua_rawlen(L, 1)
+                                                     : 1;
         }
         return 1;
 }
@@ -475,6 +486,19 @@ static int safe_setmetatable(lua_State *L) {
         return 1;
 }
 
+/* coroutine.resume (upvalue 1) that passes a kill on: a kill inside the
+ * coroutine ends it, and resume would hand the caller a plain `false`. */
+static int safe_resume(lua_State *L) {
+        struct rc__sandbox *sb = rc__sandbox_of(L);
+
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+        if (sb->killed)
+                rc__sandbox_charge(L, 0);
+        return lua_gettop(L);
+}
+
 /* xpcall's message handler behind a guard: when the callback was killed, the
  * error came from the count hook, and Lua runs the handler with hooks off
  * (ldo.c: the hook's L->allowhook = 0 holds until the pcall unwinds), where a
@@ -602,6 +626,11 @@ static int setup(lua_State *L) {
         lua_pop(L, 1);
         lua_pushcfunction(L, safe_xpcall);
         lua_setfield(L, 1, "xpcall");
+        lua_getfield(L, 1, LUA_COLIBNAME);
+        lua_getfield(L, -1, "resume");
+        lua_pushcclosure(L, safe_resume, 1);
+        lua_setfield(L, -2, "resume");
+        lua_pop(L, 1);
 
         lua_getglobal(L, "setmetatable");
         lua_pushcclosure(L, safe_setmetatable, 1);

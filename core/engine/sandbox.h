@@ -64,6 +64,10 @@ struct rc__sandbox *rc__sandbox_of(lua_State *L);
  * plugin's). Raises the kill error when the budget or the time limit is past. */
 void rc__sandbox_charge(lua_State *L, double units);
 
+/* Give the running callback a fresh budget and time (once, after compiling a
+ * plugin file: the parser runs in C, bounded by the file size cap). */
+void rc__sandbox_restart(struct rc__sandbox *sb);
+
 /* Call the function below `nargs` arguments on the stack with a fresh budget, in
  * protected mode, dropping its results. Returns 0, or -EINTR (killed for the
  * budget or the time limit), -ENOMEM (out of its memory) or -EINVAL (an error), with a message and

@@ -1,0 +1,8 @@
+-- string.format with a huge %s argument and a wide field, in a loop.
+coach.plugin{api = 1}
+local big = ("x"):rep(1000):rep(1000)
+coach.on("motion", function()
+   while true do
+      string.format("%99s%s%s", "a", big, big)
+   end
+end)

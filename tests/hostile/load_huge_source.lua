@@ -1,0 +1,7 @@
+-- Compiling a 2.4 MB chunk is one call that runs in the C parser.
+coach.plugin{api = 1}
+local src = ("x = 1 "):rep(400000)
+coach.on("motion", function()
+   load(src)
+   coach.say("info.escaped", "load returned")
+end)
