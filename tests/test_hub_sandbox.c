@@ -157,12 +157,12 @@ static void test_hostile_plugins_live(void **state) {
                 int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
                 dup2(efd, 2);
+                prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test leaves no hub behind */
                 setenv("NOTIFY_SOCKET", sock_path, 1);
                 setenv("WATCHDOG_USEC", "400000", 1); /* a ping every 0.2 s */
                 unsetenv("WATCHDOG_PID");
                 execl(RC_PROGRAM, "rollcoach", "run", "--config", conf_path, "--bus", si.address,
-                      "--plugins", dir,
-                      "--voice", "off", "--actions", actions_path, (char *)NULL);
+                      "--plugins", dir, "--voice", "off", "--actions", actions_path, (char *)NULL);
                 _exit(127);
         }
         /* until every hostile plugin is disabled, then two more pings and the good
@@ -183,6 +183,7 @@ static void test_hostile_plugins_live(void **state) {
                                 if (f)
                                         fclose(f);
                         }
+                        kill(hub, SIGKILL);
                         fail_msg("no progress: ready %d, all disabled %d, pings after %d", ready,
                                  all_disabled, watchdogs_after);
                 }

@@ -303,8 +303,9 @@ static int coach_say(lua_State *L) {
         if (len == 0 || len > RC__TEXT_MAX)
                 return luaL_error(L, "coach.say: the text must be 1 to %d bytes", RC__TEXT_MAX);
         if (!valid_text(text, len))
-                return luaL_error(L, "coach.say: the text of '%s' is not valid UTF-8 without NUL "
-                                     "or control characters",
+                return luaL_error(L,
+                                  "coach.say: the text of '%s' is not valid UTF-8 without NUL "
+                                  "or control characters",
                                   key);
         if (!strchr(key, '.'))
                 return luaL_error(L, "coach.say: a key is 'priority.name', e.g. 'cue.step'");

@@ -300,7 +300,8 @@ void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, 
         unsigned i;
 
         /* a pain stop: the safety messages of the long press itself, then nothing */
-        if (e->pain == RC__PAIN_STOPPED || (e->pain == RC__PAIN_ENTERING && prio < RC_PRIORITY_SAFETY)) {
+        if (e->pain == RC__PAIN_STOPPED ||
+            (e->pain == RC__PAIN_ENTERING && prio < RC_PRIORITY_SAFETY)) {
                 e->stats.suppressed_says++;
                 rc_log_debug("%s: '%s' not said: the session was stopped for pain",
                              who ? who : "engine", key);

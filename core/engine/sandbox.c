@@ -114,7 +114,7 @@ void rc__sandbox_charge(lua_State *L, double units) {
                 return;
         if (!sb->killed)
                 sb->used = units >= (double)(sb->budget + 1) ? sb->budget + 1
-                                                              : sb->used + (uint64_t)units;
+                                                             : sb->used + (uint64_t)units;
         if (must_stop(sb)) {
                 lua_sethook(L, hook, LUA_MASKCOUNT, 1);
                 luaL_error(L, "%s", sb->kill_reason);
@@ -536,9 +536,9 @@ static int safe_xpcall(lua_State *L) {
 }
 
 static const char *const allowed_base[] = {
-        "assert",   "error",  "ipairs",   "next",     "pairs",        "pcall",
-        "select", "tonumber", "tostring", "type",         "getmetatable",
-        "rawequal", "rawget", "rawset",   "rawlen",   "setmetatable", "_VERSION",
+        "assert", "error",    "ipairs",   "next",         "pairs",        "pcall",
+        "select", "tonumber", "tostring", "type",         "getmetatable", "rawequal",
+        "rawget", "rawset",   "rawlen",   "setmetatable", "_VERSION",
 };
 
 static const char *const libraries[] = {"table", "math", "utf8", "coroutine"};
@@ -553,10 +553,10 @@ struct cost_of {
  * sizes; the others are O(1) (math, coroutine, rawget, ...). Coroutines need
  * nothing more: a new thread inherits the hook (lua_newthread). */
 static const struct cost_of string_costs[] = {
-        {"rep", COST_REP},        {"byte", COST_LEN},       {"char", COST_LEN},
-        {"format", COST_LEN},     {"lower", COST_LEN},      {"upper", COST_LEN},
-        {"reverse", COST_LEN},    {"sub", COST_LEN},        {"pack", COST_LEN},
-        {"packsize", COST_LEN},   {"unpack", COST_LEN},     {"match", COST_PATTERN},
+        {"rep", COST_REP},        {"byte", COST_LEN},     {"char", COST_LEN},
+        {"format", COST_LEN},     {"lower", COST_LEN},    {"upper", COST_LEN},
+        {"reverse", COST_LEN},    {"sub", COST_LEN},      {"pack", COST_LEN},
+        {"packsize", COST_LEN},   {"unpack", COST_LEN},   {"match", COST_PATTERN},
         {"gmatch", COST_PATTERN}, {"gsub", COST_PATTERN},
 };
 static const struct cost_of table_costs[] = {

@@ -3,10 +3,14 @@
  * Not a test: it prints figures.
  *   kill      wall time from entering a callback that loops forever to the engine
  *             getting control back (the instruction budget, default 2,000,000)
+ *   hostile   for each plugin of tests/hostile (or argv[2]): wall time of the
+ *             motion events it attacks in, until it is disabled (total, and the
+ *             longest single event: how long it held the loop at most)
  *   dispatch  CPU time per event delivered to a plugin with a trivial handler
  *   shipped   CPU time per motion event through every shipped plugin
  *   memory    a plugin's Lua heap after loading
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +69,57 @@ static double per_event(struct rc_session *s, unsigned n) {
         return (now_s(CLOCK_PROCESS_CPUTIME_ID) - t0) / n;
 }
 
+static int lua_file(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+
+        return n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
+}
+
+/* Each hostile plugin alone: motion events until it is disabled (at most 100). */
+static void hostile(const char *from, struct rc_session *s) {
+        char dir[] = "/tmp/rc-bench-hostile-XXXXXX", src[512], dst[512];
+        struct dirent **list;
+        int n = scandir(from, &list, lua_file, alphasort);
+
+        if (n < 0 || !mkdtemp(dir))
+                return;
+        for (int i = 0; i < n; i++) {
+                struct rc_engine_plugin_info info = {0};
+                struct rc_engine *e;
+                double total = 0, longest = 0;
+                unsigned events = 0;
+                char cmd[1200];
+
+                snprintf(src, sizeof(src), "%s/%s", from, list[i]->d_name);
+                snprintf(dst, sizeof(dst), "%s/%s", dir, list[i]->d_name);
+                snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+                if (system(cmd) != 0)
+                        continue;
+                e = engine_for(dir, s);
+                for (; events < 100; events++) {
+                        double t0 = now_s(CLOCK_MONOTONIC), dt;
+
+                        per_event(s, 1);
+                        dt = now_s(CLOCK_MONOTONIC) - t0;
+                        total += dt;
+                        longest = dt > longest ? dt : longest;
+                        rc_engine_plugin_info(e, 0, &info);
+                        if (!info.enabled)
+                                break;
+                }
+                printf("hostile   %-28s %s after %3u events: %7.2f ms in all, %6.2f ms the "
+                       "longest\n",
+                       list[i]->d_name, info.enabled ? "STILL ENABLED" : "disabled", events + 1,
+                       total * 1e3, longest * 1e3);
+                fflush(stdout);
+                rc_engine_free(e);
+                unlink(dst);
+                free(list[i]);
+        }
+        free(list);
+        rmdir(dir);
+}
+
 int main(int argc, char **argv) {
         char dir[] = "/tmp/rc-bench-engine-XXXXXX", path[256];
         const char *shipped = argc > 1 ? argv[1] : RC_SOURCE_PLUGIN_DIR;
@@ -81,14 +136,16 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof(path), "%s/loop.lua", dir);
         write_file(path, "coach.plugin{api = 1}\n"
                          "coach.on('motion', function() while true do end end)\n");
-        e = engine_for(dir, s);
         for (int k = 0; k < 20; k++) {
-                double t0 = now_s(CLOCK_MONOTONIC);
+                double t0;
 
+                /* a fresh engine each time: a killed plugin is disabled */
+                e = engine_for(dir, s);
+                t0 = now_s(CLOCK_MONOTONIC);
                 per_event(s, 1);
                 kills[k] = now_s(CLOCK_MONOTONIC) - t0;
+                rc_engine_free(e);
         }
-        rc_engine_free(e);
         {
                 double min = kills[0], max = kills[0], sum = 0;
 
@@ -117,6 +174,8 @@ int main(int argc, char **argv) {
         rc_engine_free(e);
         unlink(path);
         rmdir(dir);
+
+        hostile(argc > 2 ? argv[2] : RC_SOURCE_PLUGIN_DIR "/../tests/hostile", s);
 
         /* the shipped plugins, free session */
         e = engine_for(shipped, s);
