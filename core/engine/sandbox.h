@@ -40,8 +40,8 @@ struct rc__sandbox {
         const char *name; /* for messages; owned by the caller */
         size_t mem, mem_limit;
         uint64_t budget, used;
-        int64_t time_limit_ns;             /* per callback (wall time, see over_time) */
-        int64_t deadline_ns, cpu_start_ns; /* of the running callback */
+        int64_t time_limit_ns;            /* per callback (wall time, see over_time) */
+        int64_t deadline_ns, cpu_mark_ns; /* of the running callback (over_time) */
         bool armed, killed;
         char kill_reason[96];
         /* the session clock, for os.time/os.clock (set by the owner) */
