@@ -168,7 +168,9 @@ struct options {
         /* called when the session's clock passes `at_ms`, e.g. to reload a plugin */
         void (*at)(struct rc_engine *e);
         int64_t at_ms;
-        bool long_press; /* replay the session that a long press ends */
+        bool long_press;       /* replay the session that a long press ends */
+        unsigned callback_ms;  /* 0: 10 s (see run_session) */
+        uint64_t instructions; /* 0: the default budget */
 };
 
 struct advance_ctx {
@@ -207,6 +209,10 @@ static int run_session(const struct options *o, bool load_dir) {
                 (struct rc_profile){.height_cm = 170, .weight_kg = 70, .conditions = o->conditions};
         eo.state_dir = o->state_dir;
         eo.wall_start_s = o->wall_start_s;
+        /* the time limit is a backstop (test_time_limit): here the deterministic
+         * budget must stop every attack, also on a loaded machine */
+        eo.callback_ms = o->callback_ms ? o->callback_ms : 10000;
+        eo.instructions = o->instructions;
         assert_int_equal(rc_engine_new(&eo, &e), 0);
         if (load_dir)
                 rc_engine_load_all(e);
@@ -663,6 +669,26 @@ static void test_rate_limits(void **state) {
         finish();
 }
 
+/* The time limit stops what the budget would not (a budget too big to matter):
+ * an endless loop is stopped and its plugin disabled. */
+static void test_time_limit(void **state) {
+        (void)state;
+        make_dir();
+        write_plugin("witness", witness);
+        write_plugin("hostile", "coach.plugin{api = 1, name = 'hostile'}\n"
+                                "coach.on('motion', function() while true do end end)\n");
+        assert_int_equal(
+                run_session(&(struct options){.callback_ms = 50, .instructions = UINT64_MAX / 2},
+                            true),
+                0);
+        remove_dir();
+        assert_false(plugin("hostile")->enabled);
+        assert_int_equal(plugin("hostile")->failures, 1);
+        assert_true(logged("ran for more than 50 ms in one callback"));
+        expect_witness_unharmed();
+        finish();
+}
+
 /* A syntax error is reported as file:line: message, without the loader's
  * traceback. */
 static void test_syntax_error(void **state) {
@@ -1024,6 +1050,7 @@ int main(void) {
                 cmocka_unit_test(test_finalizer_loop),
                 cmocka_unit_test(test_hostile_folder),
                 cmocka_unit_test(test_rate_limits),
+                cmocka_unit_test(test_time_limit),
                 cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_api_level),
                 cmocka_unit_test(test_timers),

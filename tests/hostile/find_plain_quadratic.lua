@@ -3,9 +3,10 @@
 -- 1 MB in 3 MB). Now linear
 -- (memmem) and charged, so the loop of searches meets the budget.
 coach.plugin{api = 1}
-local hay = ("a"):rep(1000):rep(1000)
-local needle = ("a"):rep(1000):rep(300) .. "b"
+local hay, needle
 coach.on("motion", function()
+   hay = hay or ("a"):rep(1000):rep(1000)
+   needle = needle or ("a"):rep(1000):rep(300) .. "b"
    while true do
       string.find(hay, needle, 1, true)
    end
