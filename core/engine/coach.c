@@ -23,11 +23,12 @@ static struct rc__plugin *plugin_of(lua_State *L) {
 }
 
 /* The calling plugin, declared, and not killed: a callback killed for its budget
- * acts no more, even where a pcall or a coroutine caught the kill. */
+ * acts no more, even where a pcall or a coroutine caught the kill. Each call is
+ * charged RC__SANDBOX_API_UNITS. */
 static struct rc__plugin *declared(lua_State *L) {
         struct rc__plugin *p = plugin_of(L);
 
-        rc__sandbox_charge(L, 0);
+        rc__sandbox_charge(L, RC__SANDBOX_API_UNITS);
         if (!p->declared)
                 luaL_error(L, "call coach.plugin{api = %d} before anything else",
                            RC_ENGINE_API_LEVEL);

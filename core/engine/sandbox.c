@@ -83,8 +83,15 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
                 sb->mem -= old;
                 return NULL;
         }
-        if (nsize > old && sb->mem - old + nsize > sb->mem_limit)
-                return NULL; /* growth past the cap: Lua raises "not enough memory" */
+        if (nsize > old && sb->mem - old + nsize > sb->mem_limit) {
+                /* growth past the cap: Lua collects everything and tries again,
+                 * then raises "not enough memory"; the collection walks the whole
+                 * heap, so it is charged (a deep recursion refused again and
+                 * again ran 600 ms uncharged) */
+                if (sb->armed && !sb->killed)
+                        sb->used += sb->mem / RC__SANDBOX_BYTES_PER_UNIT;
+                return NULL;
+        }
         /* copying big strings costs time without instructions (`s .. s` in a
          * loop): charge it, and refuse it to a callback that must stop */
         if (nsize >= BIG_ALLOC && nsize > old) {

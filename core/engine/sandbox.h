@@ -31,8 +31,11 @@
 
 #define RC__SANDBOX_HOOK_STEP 1000 /* instructions between budget checks */
 /* Work units: one is about one VM instruction. C loops over bytes are charged one
- * unit per RC__SANDBOX_BYTES_PER_UNIT bytes, other C loops one unit per step. */
-#define RC__SANDBOX_BYTES_PER_UNIT 16
+ * unit per RC__SANDBOX_BYTES_PER_UNIT bytes, other C loops one unit per step, a
+ * call of the coach API RC__SANDBOX_API_UNITS (measured with bench_engine's
+ * hostile plugins: a flood of coach.say ran 60 ms on 2M units at 1 a call). */
+#define RC__SANDBOX_API_UNITS 100
+#define RC__SANDBOX_BYTES_PER_UNIT 4
 #define RC__SANDBOX_ERR_MAX 2048
 
 struct rc__sandbox {

@@ -38,8 +38,8 @@ static void write_file(const char *path, const char *text) {
         }
 }
 
-static struct rc_engine *engine_for(const char *dir, struct rc_session *s) {
-        struct rc_engine_opts o = {.n_dirs = 1, .dirs = {dir}, .max_failures = 1000000};
+static struct rc_engine *engine_for(const char *dir, struct rc_session *s, unsigned failures) {
+        struct rc_engine_opts o = {.n_dirs = 1, .dirs = {dir}, .max_failures = failures};
         struct rc_engine *e;
 
         o.profile = (struct rc_profile){.height_cm = 170, .weight_kg = 70};
@@ -95,7 +95,7 @@ static void hostile(const char *from, struct rc_session *s) {
                 snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
                 if (system(cmd) != 0)
                         continue;
-                e = engine_for(dir, s);
+                e = engine_for(dir, s, 0); /* the default: disabled after 5 failures */
                 for (; events < 100; events++) {
                         double t0 = now_s(CLOCK_MONOTONIC), dt;
 
@@ -140,7 +140,7 @@ int main(int argc, char **argv) {
                 double t0;
 
                 /* a fresh engine each time: a killed plugin is disabled */
-                e = engine_for(dir, s);
+                e = engine_for(dir, s, 1000000);
                 t0 = now_s(CLOCK_MONOTONIC);
                 per_event(s, 1);
                 kills[k] = now_s(CLOCK_MONOTONIC) - t0;
@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof(path), "%s/trivial.lua", dir);
         write_file(path, "coach.plugin{api = 1}\nlocal n = 0\n"
                          "coach.on('motion', function(ev) n = n + ev.speed_cm_s end)\n");
-        e = engine_for(dir, s);
+        e = engine_for(dir, s, 1000000);
         per_event(s, 10000);
         printf("dispatch  %.2f us of CPU per event to a plugin with a trivial handler\n",
                per_event(s, 200000) * 1e6);
@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
         hostile(argc > 2 ? argv[2] : RC_SOURCE_PLUGIN_DIR "/../tests/hostile", s);
 
         /* the shipped plugins, free session */
-        e = engine_for(shipped, s);
+        e = engine_for(shipped, s, 1000000);
         per_event(s, 1000);
         printf("shipped   %.2f us of CPU per motion event through all %u shipped plugins:",
                per_event(s, 50000) * 1e6, rc_engine_plugin_count(e));
