@@ -8,6 +8,7 @@
  * and steps, API levels, store and history, hot reload. */
 #include "rc_test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,15 +34,21 @@ static const char scenario[] = "# rollcoach-scenario 1\n"
                                "r: rest 3\nr: roll 2.5 5 force=280\nr: hold 6 force=280\n"
                                "r: roll 2.5 4 force=280\nr: press short\nr: rest 2\n";
 
-static char *trace_text;
-static size_t trace_len;
+/* The same session ended by a long press (a pain stop) during the hold at 11 s. */
+static const char scenario_long[] = "# rollcoach-scenario 1\n"
+                                    "seed 5\n"
+                                    "roller r AA:BB:CC:00:00:01\n"
+                                    "r: rest 3\nr: roll 2.5 5 force=280\nr: hold 3 force=280\n"
+                                    "r: press long\nr: hold 3 force=280\nr: rest 2\n";
 
-static int group_setup(void **state) {
+static char *trace_text, *long_trace_text;
+static size_t trace_len, long_trace_len;
+
+static int make_trace(const char *scn, char **ret, size_t *ret_len) {
         struct rc_sim *sim;
-        FILE *f = open_memstream(&trace_text, &trace_len);
+        FILE *f = open_memstream(ret, ret_len);
 
-        (void)state;
-        if (!f || rc_sim_new_from_string(scenario, strlen(scenario), "engine-test", &sim) < 0)
+        if (!f || rc_sim_new_from_string(scn, strlen(scn), "engine-test", &sim) < 0)
                 return -1;
         if (rc_sim_write_trace(sim, f) < 0)
                 return -1;
@@ -49,9 +56,17 @@ static int group_setup(void **state) {
         return fclose(f);
 }
 
+static int group_setup(void **state) {
+        (void)state;
+        if (make_trace(scenario, &trace_text, &trace_len) < 0)
+                return -1;
+        return make_trace(scenario_long, &long_trace_text, &long_trace_len);
+}
+
 static int group_teardown(void **state) {
         (void)state;
         free(trace_text);
+        free(long_trace_text);
         return 0;
 }
 
@@ -153,6 +168,9 @@ struct options {
         /* called when the session's clock passes `at_ms`, e.g. to reload a plugin */
         void (*at)(struct rc_engine *e);
         int64_t at_ms;
+        bool long_press;       /* replay the session that a long press ends */
+        unsigned callback_ms;  /* 0: 10 s (see run_session) */
+        uint64_t instructions; /* 0: the default budget */
 };
 
 struct advance_ctx {
@@ -191,6 +209,10 @@ static int run_session(const struct options *o, bool load_dir) {
                 (struct rc_profile){.height_cm = 170, .weight_kg = 70, .conditions = o->conditions};
         eo.state_dir = o->state_dir;
         eo.wall_start_s = o->wall_start_s;
+        /* the time limit is a backstop (test_time_limit): here the deterministic
+         * budget must stop every attack, also on a loaded machine */
+        eo.callback_ms = o->callback_ms ? o->callback_ms : 10000;
+        eo.instructions = o->instructions;
         assert_int_equal(rc_engine_new(&eo, &e), 0);
         if (load_dir)
                 rc_engine_load_all(e);
@@ -205,7 +227,8 @@ static int run_session(const struct options *o, bool load_dir) {
                 ro.step = o->step;
                 ro.advance = advance;
                 ro.userdata = &ctx;
-                in = fmemopen(trace_text, trace_len, "r");
+                in = o->long_press ? fmemopen(long_trace_text, long_trace_len, "r")
+                                   : fmemopen(trace_text, trace_len, "r");
                 assert_int_equal(rc_replay_run(in, "engine-test", s, &ro, NULL), 0);
                 fclose(in);
         }
@@ -465,8 +488,9 @@ static void test_infinite_loop(void **state) {
         (void)state;
         hostile("coach.plugin{api = 1, name = 'hostile'}\n"
                 "coach.on('motion', function() while true do end end)\n");
+        /* a callback killed for its budget held the loop: disabled at once */
         assert_false(plugin("hostile")->enabled);
-        assert_int_equal(plugin("hostile")->failures, 5);
+        assert_int_equal(plugin("hostile")->failures, 1);
         assert_true(logged("instructions in one callback"));
         assert_true(said("plugin:disabled") >= 0);
         expect_witness_unharmed();
@@ -499,9 +523,9 @@ static void test_infinite_loop_in_pcall(void **state) {
 static void test_memory_bomb(void **state) {
         (void)state;
         hostile("coach.plugin{api = 1, name = 'hostile'}\n"
-                "local t = {}\n"
+                "local t, base = {}, string.rep('x', 1000):rep(2000)\n"
                 "coach.on('motion', function()\n"
-                "  while true do t[#t + 1] = string.rep('x', 1000000) .. #t end\n"
+                "  while true do t[#t + 1] = base .. #t end\n"
                 "end)\n");
         assert_false(plugin("hostile")->enabled);
         assert_true(logged("not enough memory"));
@@ -561,6 +585,123 @@ static void test_finalizer_loop(void **state) {
                 "for i = 1, 100 do setmetatable({}, {__gc = function() while true do end end})"
                 " end\n");
         expect_witness_unharmed();
+        finish();
+}
+
+/* ---- tests/hostile: one attack a file ------------------------------------------------ */
+
+static int lua_file(const struct dirent *d) {
+        size_t n = strlen(d->d_name);
+
+        return n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0;
+}
+
+static char *read_all(const char *path) {
+        FILE *f = fopen(path, "r");
+        char *buf = NULL;
+        size_t cap = 0;
+        ssize_t n;
+
+        assert_non_null(f);
+        n = getdelim(&buf, &cap, '\0', f);
+        assert_true(n > 0);
+        fclose(f);
+        return buf;
+}
+
+/* Every .lua file of tests/hostile beside the witness: the hostile plugin ends disabled,
+ * never says info.escaped (what it does when its attack got through), and the
+ * witness saw everything and spoke. */
+static void test_hostile_folder(void **state) {
+        struct dirent **list;
+        int n = scandir(RC_SOURCE_DIR "/tests/hostile", &list, lua_file, alphasort);
+
+        (void)state;
+        assert_true(n >= 20);
+        for (int i = 0; i < n; i++) {
+                char path[512];
+                char *src;
+
+                snprintf(path, sizeof(path), RC_SOURCE_DIR "/tests/hostile/%s", list[i]->d_name);
+                src = read_all(path);
+                print_message("hostile: %s\n", list[i]->d_name);
+                hostile(src);
+                free(src);
+                for (unsigned k = 0; !plugin("hostile") && k < run.n_logs; k++)
+                        print_message("log: %s\n", run.logs[k]);
+                assert_non_null(plugin("hostile"));
+                if (plugin("hostile")->enabled || said("info.escaped") >= 0)
+                        fail_msg("%s: not stopped (enabled %d, escaped %d)", list[i]->d_name,
+                                 plugin("hostile")->enabled, said("info.escaped") >= 0);
+                expect_witness_unharmed();
+                finish();
+                free(list[i]);
+        }
+        free(list);
+}
+
+/* The flood of tests/hostile/say_flood.lua: what passes is the burst plus the
+ * rate over the session (docs/plugins.md, "Limits"); the rest is counted and
+ * reported once. */
+static void test_rate_limits(void **state) {
+        char *src = read_all(RC_SOURCE_DIR "/tests/hostile/say_flood.lua");
+        unsigned says = 0, leds = 0, warnings = 0;
+
+        (void)state;
+        hostile(src);
+        free(src);
+        for (unsigned i = 0; i < run.n_actions; i++) {
+                if (strcmp(run.plugins[i], "hostile") != 0)
+                        continue;
+                says += run.actions[i].kind == RC_ACTION_SAY;
+                leds += run.actions[i].kind == RC_ACTION_LED;
+        }
+        for (unsigned i = 0; i < run.n_logs; i++)
+                warnings += strstr(run.logs[i], "dropped and counted") != NULL;
+        /* the flood runs in the first motion callback (it is killed there): the
+         * session clock does not move within it, so the bursts are all it gets */
+        assert_int_equal(says, 10);
+        assert_int_equal(leds, 20);
+        assert_int_equal(warnings, 3); /* says, LEDs, log lines: once each */
+        assert_true(run.stats.rate_limited > 100);
+        assert_false(plugin("hostile")->enabled);
+        expect_witness_unharmed();
+        finish();
+}
+
+/* The time limit stops what the budget would not (a budget too big to matter):
+ * an endless loop is stopped and its plugin disabled. */
+static void test_time_limit(void **state) {
+        (void)state;
+        make_dir();
+        write_plugin("witness", witness);
+        write_plugin("hostile", "coach.plugin{api = 1, name = 'hostile'}\n"
+                                "coach.on('motion', function() while true do end end)\n");
+        assert_int_equal(
+                run_session(&(struct options){.callback_ms = 50, .instructions = UINT64_MAX / 2},
+                            true),
+                0);
+        remove_dir();
+        assert_false(plugin("hostile")->enabled);
+        assert_int_equal(plugin("hostile")->failures, 1);
+        assert_true(logged("ran for more than 50 ms in one callback"));
+        expect_witness_unharmed();
+        finish();
+}
+
+/* A syntax error is reported as file:line: message, without the loader's
+ * traceback. */
+static void test_syntax_error(void **state) {
+        (void)state;
+        make_dir();
+        write_plugin("witness", witness);
+        write_plugin("broken", "coach.plugin{api = 1}\n\nlocal x = = 1\n");
+        assert_int_equal(run_session(&(struct options){0}, true), 0);
+        remove_dir();
+        assert_null(plugin("broken"));
+        assert_true(logged("broken.lua:3:"));
+        assert_true(logged("unexpected symbol"));
+        assert_false(logged("stack traceback"));
         finish();
 }
 
@@ -648,7 +789,9 @@ static void test_say_dedupe_and_priority(void **state) {
         finish();
 }
 
-static void test_pain_stop_silence(void **state) {
+/* The pain stop is the hub's state, entered by a long press: a plugin saying the
+ * key safety.pain_stop mutes nobody. */
+static void test_pain_stop_is_not_a_key(void **state) {
         (void)state;
         make_dir();
         write_plugin("a", "coach.plugin{api = 1}\n"
@@ -656,20 +799,54 @@ static void test_pain_stop_silence(void **state) {
                           "  coach.say('safety.pain_stop', 'Stop now.'); coach.led('stop')\n"
                           "end)\n");
         write_plugin("b", "coach.plugin{api = 1}\n"
-                          "coach.on('motion', function() coach.say('info.chatter', 'x') end)\n"
-                          "coach.on('hold_end', function() coach.led('ok') end)\n");
+                          "coach.on('hold_end', function()\n"
+                          "  coach.say('info.after', 'still here'); coach.led('ok')\n"
+                          "end)\n");
         assert_int_equal(run_session(&(struct options){0}, true), 0);
         remove_dir();
+        assert_true(said("safety.pain_stop") >= 0);
+        assert_true(said("info.after") > said("safety.pain_stop"));
+        assert_int_equal(run.stats.suppressed_says, 0);
         {
-                int stop = said("safety.pain_stop");
+                bool ok_after = false;
 
-                assert_true(stop >= 0);
-                for (unsigned i = (unsigned)stop + 1; i < run.n_actions; i++)
-                        assert_true(run.actions[i].kind != RC_ACTION_SAY);
-                for (unsigned i = (unsigned)stop + 1; i < run.n_actions; i++)
-                        if (run.actions[i].kind == RC_ACTION_LED)
-                                assert_int_equal(run.actions[i].led.pattern, RC_LED_STOP);
+                for (unsigned i = (unsigned)said("info.after"); i < run.n_actions; i++)
+                        ok_after |= run.actions[i].kind == RC_ACTION_LED &&
+                                    run.actions[i].led.pattern == RC_LED_OK;
+                assert_true(ok_after);
         }
+        finish();
+}
+
+/* A long press: the plugins hear it and only safety messages are said for it;
+ * then nothing more (session_end says nothing), and the LEDs show stop only. */
+static void test_pain_stop_silence(void **state) {
+        (void)state;
+        make_dir();
+        write_plugin("a", "coach.plugin{api = 1}\n"
+                          "coach.on('button', function(ev)\n"
+                          "  coach.say('warn.a', 'not now'); coach.led('warn')\n"
+                          "end)\n"
+                          "coach.on('session_end', function()\n"
+                          "  coach.say('info.bye', 'bye'); coach.led('ok')\n"
+                          "end)\n");
+        write_plugin("s", "coach.plugin{api = 1}\n"
+                          "coach.on('button', function(ev)\n"
+                          "  if ev.press ~= 'long' then return end\n"
+                          "  coach.say('safety.why', 'Stopping now.'); coach.led('stop')\n"
+                          "  coach.say('cue.later', 'not said')\n"
+                          "end)\n");
+        assert_int_equal(run_session(&(struct options){.long_press = true}, true), 0);
+        remove_dir();
+        assert_int_equal(run.events[RC_EV_BUTTON], 1);
+        assert_true(said("safety.why") >= 0);
+        assert_int_equal(said("warn.a"), -1);
+        assert_int_equal(said("cue.later"), -1);
+        assert_int_equal(said("info.bye"), -1);
+        assert_int_equal(run.stats.suppressed_says, 3);
+        for (unsigned i = 0; i < run.n_actions; i++)
+                if (run.actions[i].kind == RC_ACTION_LED)
+                        assert_int_equal(run.actions[i].led.pattern, RC_LED_STOP);
         finish();
 }
 
@@ -871,9 +1048,14 @@ int main(void) {
                 cmocka_unit_test(test_error_in_every_callback),
                 cmocka_unit_test(test_costly_pattern),
                 cmocka_unit_test(test_finalizer_loop),
+                cmocka_unit_test(test_hostile_folder),
+                cmocka_unit_test(test_rate_limits),
+                cmocka_unit_test(test_time_limit),
+                cmocka_unit_test(test_syntax_error),
                 cmocka_unit_test(test_api_level),
                 cmocka_unit_test(test_timers),
                 cmocka_unit_test(test_say_dedupe_and_priority),
+                cmocka_unit_test(test_pain_stop_is_not_a_key),
                 cmocka_unit_test(test_pain_stop_silence),
                 cmocka_unit_test(test_routine_steps_and_stop),
                 cmocka_unit_test(test_profile_and_session),

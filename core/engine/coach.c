@@ -22,9 +22,13 @@ static struct rc__plugin *plugin_of(lua_State *L) {
         return rc__sandbox_of(L)->owner;
 }
 
+/* The calling plugin, declared, and not killed: a callback killed for its budget
+ * acts no more, even where a pcall or a coroutine caught the kill. Each call is
+ * charged RC__SANDBOX_API_UNITS. */
 static struct rc__plugin *declared(lua_State *L) {
         struct rc__plugin *p = plugin_of(L);
 
+        rc__sandbox_charge(L, RC__SANDBOX_API_UNITS);
         if (!p->declared)
                 luaL_error(L, "call coach.plugin{api = %d} before anything else",
                            RC_ENGINE_API_LEVEL);
@@ -54,6 +58,44 @@ static const char *check_id(lua_State *L, int arg, size_t max, const char *extra
                 luaL_error(L, "bad %s '%s': expected 1 to %d characters of a-z, 0-9, _%s", what, s,
                            (int)max, extra);
         return s;
+}
+
+/* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF), with no
+ * NUL and no control character but tab and newline: text the voice, the JSON
+ * outputs and the log can all carry whole. */
+static bool valid_text(const char *s, size_t len) {
+        const unsigned char *u = (const unsigned char *)s;
+
+        for (size_t i = 0; i < len;) {
+                unsigned c = u[i], n, cp;
+
+                if (c < 0x80) {
+                        if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+                                return false;
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        n = 1, cp = c & 0x1f;
+                else if (c >= 0xe0 && c <= 0xef)
+                        n = 2, cp = c & 0x0f;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        n = 3, cp = c & 0x07;
+                else
+                        return false;
+                if (i + n >= len)
+                        return false; /* cut short */
+                for (unsigned k = 1; k <= n; k++) {
+                        if ((u[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (u[i + k] & 0x3f);
+                }
+                if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+                        return false;
+                i += n + 1;
+        }
+        return true;
 }
 
 /* ---- events --------------------------------------------------------------------- */
@@ -261,6 +303,11 @@ static int coach_say(lua_State *L) {
 
         if (len == 0 || len > RC__TEXT_MAX)
                 return luaL_error(L, "coach.say: the text must be 1 to %d bytes", RC__TEXT_MAX);
+        if (!valid_text(text, len))
+                return luaL_error(L,
+                                  "coach.say: the text of '%s' is not valid UTF-8 without NUL "
+                                  "or control characters",
+                                  key);
         if (!strchr(key, '.'))
                 return luaL_error(L, "coach.say: a key is 'priority.name', e.g. 'cue.step'");
         if (strncmp(key, "safety.", 7) == 0)
@@ -287,7 +334,9 @@ static int coach_led(lua_State *L) {
 
         if (rc_led_from_name(luaL_checkstring(L, 1), &pat) < 0)
                 return luaL_error(L, "coach.led: the pattern is ok, hold, warn, stop or off");
-        if (p->e->muted && pat != RC_LED_STOP)
+        if (p->e->pain != RC__PAIN_NONE && pat != RC_LED_STOP)
+                return 0; /* a pain stop's stop light stays */
+        if (!rc__plugin_take(p->e, p, RC__BUCKET_LED))
                 return 0;
         a.led.pattern = pat;
         p->e->stats.leds++;
@@ -360,6 +409,10 @@ static int coach_track(lua_State *L) {
         d = check_direction(L, -1, "coach.track");
         if (lua_getfield(L, 1, "device") != LUA_TNIL)
                 device = luaL_checkstring(L, -1);
+        if (!rc__plugin_take(p->e, p, RC__BUCKET_OTHER)) {
+                lua_pushboolean(L, 0);
+                return 1;
+        }
         lua_pushboolean(L, p->e->session && rc_session_track(p->e->session, device, d) == 0);
         return 1;
 }
@@ -384,6 +437,8 @@ static int coach_step(lua_State *L) {
                                 rc_session_track(p->e->session, NULL, d);
                 }
         }
+        if (!rc__plugin_take(p->e, p, RC__BUCKET_OTHER))
+                return 0;
         rc__engine_queue_step(p->e, id, direction);
         return 0;
 }
@@ -413,7 +468,20 @@ static int coach_log(lua_State *L) {
 
         if (rc_log_level_from_string(level, &l) < 0 || l == RC_LOG_NOTICE)
                 return luaL_error(L, "coach.log: level is debug, info, warning or error");
+        if (!rc__plugin_take(p->e, p, RC__BUCKET_OTHER))
+                return 0;
         rc_log(l, "plugin %s: %.*s", p->name, (int)(len < 1000 ? len : 1000), text);
+        return 0;
+}
+
+static int limited_print(lua_State *L) {
+        struct rc__plugin *p = plugin_of(L);
+
+        if (!rc__plugin_take(p->e, p, RC__BUCKET_OTHER))
+                return 0;
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, 0);
         return 0;
 }
 
@@ -610,5 +678,9 @@ int rc__coach_open(lua_State *L) {
         rc__sandbox_push_readonly(L, -1, "coach");
         lua_setglobal(L, "coach");
         lua_pop(L, 1);
+        /* print writes to the log: it shares the plugin's rate with coach.log */
+        lua_getglobal(L, "print");
+        lua_pushcclosure(L, limited_print, 1);
+        lua_setglobal(L, "print");
         return 0;
 }

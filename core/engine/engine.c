@@ -18,6 +18,7 @@
 #define DEFAULT_TIMERS 32u
 #define DEFAULT_FAILURES 5u
 #define DEFAULT_DEDUPE_MS 8000
+#define DEFAULT_CALLBACK_MS 50
 
 /* ---- names ------------------------------------------------------------------------ */
 
@@ -81,6 +82,8 @@ int rc_engine_new(const struct rc_engine_opts *opts, struct rc_engine **ret) {
                 e->opts.max_failures = DEFAULT_FAILURES;
         if (!e->opts.say_dedupe_ms)
                 e->opts.say_dedupe_ms = DEFAULT_DEDUPE_MS;
+        if (!e->opts.callback_ms)
+                e->opts.callback_ms = DEFAULT_CALLBACK_MS;
         for (unsigned i = 0; i < opts->n_dirs; i++) {
                 e->dirs[i] = strdup(opts->dirs[i]);
                 if (!e->dirs[i])
@@ -153,8 +156,8 @@ static void disable(struct rc_engine *e, struct rc__plugin *p, const char *why) 
         p->enabled = false;
         cancel_plugin_timers(e, p);
         e->stats.disabled++;
-        rc_log_error("plugin %s disabled after %u failures; the others go on. Last: %s", p->name,
-                     p->failures, why);
+        rc_log_error("plugin %s disabled after %u failure%s; the others go on. Last: %s", p->name,
+                     p->failures, p->failures == 1 ? "" : "s", why);
         a.plugin_state.state = "disabled";
         a.plugin_state.reason = why;
         rc__engine_emit(e, &a);
@@ -175,7 +178,8 @@ static int run_protected(struct rc_engine *e, struct rc__plugin *p, lua_CFunctio
 }
 
 /* A callback: errors are logged with the plugin's name and a traceback, and
- * counted; enough of them disable the plugin. */
+ * counted; enough of them disable the plugin. A callback killed for its budget
+ * or its time disables it at once: it held the loop. */
 static int call_plugin(struct rc_engine *e, struct rc__plugin *p, lua_CFunction trampoline,
                        void *ctx) {
         char err[RC__SANDBOX_ERR_MAX];
@@ -185,7 +189,7 @@ static int call_plugin(struct rc_engine *e, struct rc__plugin *p, lua_CFunction 
                 e->stats.errors++;
                 p->failures++;
                 rc_log_error("plugin %s: %s", p->name, err);
-                if (p->failures >= e->opts.max_failures)
+                if (p->failures >= e->opts.max_failures || r == -EINTR)
                         disable(e, p, err);
         }
         return r;
@@ -290,13 +294,17 @@ void rc__engine_queue_step(struct rc_engine *e, const char *step, const char *di
 
 void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, const char *text,
                     enum rc_priority prio) {
-        struct rc_action a = {.kind = RC_ACTION_SAY, .plugin = p ? p->name : NULL};
+        const char *who = p ? p->name : NULL;
+        struct rc_action a = {.kind = RC_ACTION_SAY, .plugin = who};
         uint64_t hash = 14695981039346656037u;
         unsigned i;
 
-        if (e->muted) {
+        /* a pain stop: the safety messages of the long press itself, then nothing */
+        if (e->pain == RC__PAIN_STOPPED ||
+            (e->pain == RC__PAIN_ENTERING && prio < RC_PRIORITY_SAFETY)) {
                 e->stats.suppressed_says++;
-                rc_log_debug("%s: '%s' not said: the session was stopped for pain", p->name, key);
+                rc_log_debug("%s: '%s' not said: the session was stopped for pain",
+                             who ? who : "engine", key);
                 return;
         }
         for (const char *t = text; *t; t++)
@@ -310,6 +318,8 @@ void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, 
                 e->stats.suppressed_says++;
                 return;
         }
+        if (p && !rc__plugin_take(e, p, RC__BUCKET_SAY))
+                return;
         if (i == e->n_said) {
                 if (e->n_said < RC__DEDUPE_KEYS)
                         e->n_said++;
@@ -324,8 +334,43 @@ void rc__engine_say(struct rc_engine *e, struct rc__plugin *p, const char *key, 
         a.say.priority = prio;
         e->stats.says++;
         rc__engine_emit(e, &a);
-        if (strcmp(key, "safety.pain_stop") == 0)
-                e->muted = true; /* nothing else is said after it */
+}
+
+/* ---- rate limits: a token bucket per plugin and kind, on the session clock ---- */
+
+static const struct {
+        const char *what;
+        double burst, per_s;
+} buckets[RC__BUCKET__COUNT] = {
+        [RC__BUCKET_SAY] = {"messages", RC__SAY_BURST, RC__SAY_PER_S},
+        [RC__BUCKET_LED] = {"LED changes", RC__LED_BURST, RC__LED_PER_S},
+        [RC__BUCKET_OTHER] = {"steps, tracks and log lines", RC__OTHER_BURST, RC__OTHER_PER_S},
+};
+
+bool rc__plugin_take(struct rc_engine *e, struct rc__plugin *p, enum rc__bucket k) {
+        struct rc__rate *b = &p->rate[k];
+
+        if (!b->init) {
+                b->init = true;
+                b->tokens = buckets[k].burst;
+                b->t_ms = e->now_ms;
+        }
+        if (e->now_ms > b->t_ms) {
+                b->tokens += (double)(e->now_ms - b->t_ms) / 1000.0 * buckets[k].per_s;
+                if (b->tokens > buckets[k].burst)
+                        b->tokens = buckets[k].burst;
+                b->t_ms = e->now_ms;
+        }
+        if (b->tokens >= 1) {
+                b->tokens -= 1;
+                return true;
+        }
+        if (b->dropped++ == 0)
+                rc_log_warning("plugin %s: more than %g %s at once or %g a second; the rest are "
+                               "dropped and counted (reported once)",
+                               p->name, buckets[k].burst, buckets[k].what, buckets[k].per_s);
+        e->stats.rate_limited++;
+        return false;
 }
 
 /* ---- timers: an indexed binary heap on (due, seq) ---------------------------------- */
@@ -501,16 +546,25 @@ struct load_ctx {
         const char *src;
         size_t len;
         const char *chunkname;
+        char *compile_error; /* RC__SANDBOX_ERR_MAX bytes: "file:line: message" */
 };
 
-/* The API, then the plugin's own code (text only). */
+/* The API, then the plugin's own code (text only). A compile error is handed
+ * back as it is (file:line: message), without a traceback of the loader. */
 static int load_trampoline(lua_State *L) {
         struct load_ctx *c = lua_touserdata(L, 1);
+        int r;
 
         lua_pushcfunction(L, rc__coach_open);
         lua_call(L, 0, 0);
-        if (luaL_loadbufferx(L, c->src, c->len, c->chunkname, "t") != LUA_OK)
+        r = luaL_loadbufferx(L, c->src, c->len, c->chunkname, "t");
+        if (r == LUA_ERRSYNTAX) {
+                snprintf(c->compile_error, RC__SANDBOX_ERR_MAX, "%s", lua_tostring(L, -1));
+                return 0;
+        }
+        if (r != LUA_OK)
                 return lua_error(L);
+        rc__sandbox_restart(rc__sandbox_of(L));
         lua_call(L, 0, 0);
         return 0;
 }
@@ -519,8 +573,8 @@ static int load_trampoline(lua_State *L) {
  * enabled plugin, not yet in the table. Failures are reported here. */
 static int load_plugin(struct rc_engine *e, const char *path, unsigned dir_index,
                        struct rc__plugin **ret) {
-        char err[RC__SANDBOX_ERR_MAX], chunkname[300];
-        struct load_ctx c = {.chunkname = chunkname};
+        char err[RC__SANDBOX_ERR_MAX], chunkname[300], compile_error[RC__SANDBOX_ERR_MAX] = "";
+        struct load_ctx c = {.chunkname = chunkname, .compile_error = compile_error};
         const char *base = strrchr(path, '/');
         struct rc__plugin *p;
         size_t nlen;
@@ -552,12 +606,17 @@ static int load_plugin(struct rc_engine *e, const char *path, unsigned dir_index
                 p->handlers[i] = LUA_NOREF;
         p->enabled = true;
 
-        r = rc__sandbox_open(&p->sb, p->name, e->opts.memory, e->opts.instructions, p);
+        r = rc__sandbox_open(&p->sb, p->name, e->opts.memory, e->opts.instructions,
+                             e->opts.callback_ms, p);
         if (r == 0)
                 r = run_protected(e, p, load_trampoline, &c, err, sizeof(err));
         else
                 snprintf(err, sizeof(err), "out of memory");
         free(src);
+        if (r == 0 && compile_error[0]) {
+                snprintf(err, sizeof(err), "%s", compile_error);
+                r = -EINVAL;
+        }
         if (r == 0 && !p->declared) {
                 snprintf(err, sizeof(err),
                          "it never declared itself: call coach.plugin{api = %d} first",
@@ -732,7 +791,18 @@ static void on_event(const struct rc_event *ev, void *userdata) {
                 a.session.step = ev->session_start.step;
                 rc__engine_emit(e, &a);
         }
-        deliver(e, (int)ev->type, ev, NULL);
+        if (ev->type == RC_EV_BUTTON && ev->button.press == RC_PRESS_LONG &&
+            e->pain == RC__PAIN_NONE) {
+                /* the hub's decision, not a plugin's: the plugins hear the press
+                 * (the safety plugin says why it stopped), and from then on nothing
+                 * but the stop light */
+                rc_log_notice("pain stop: a long press; the session stops");
+                e->pain = RC__PAIN_ENTERING;
+                deliver(e, (int)ev->type, ev, NULL);
+                e->pain = RC__PAIN_STOPPED;
+        } else {
+                deliver(e, (int)ev->type, ev, NULL);
+        }
         if (ev->type == RC_EV_SESSION_END) {
                 e->ended = true;
                 a.session.started = false;

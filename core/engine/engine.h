@@ -95,6 +95,7 @@ struct rc_engine_opts {
         unsigned max_failures; /* errors before a plugin is disabled; default 5 */
         int64_t say_dedupe_ms; /* the same message (key and text) is not said again
                                 * within; default 8000 */
+        unsigned callback_ms;  /* wall time a callback may run; default 50 */
 };
 
 struct rc_engine;
@@ -164,5 +165,6 @@ int rc_engine_find(const struct rc_engine *e, const char *name);
 struct rc_engine_stats {
         uint64_t says, leds, suppressed_says; /* suppressed: dedupe or after a pain stop */
         uint64_t errors, disabled, timer_fires;
+        uint64_t rate_limited; /* actions over a plugin's rate limit, dropped */
 };
 void rc_engine_stats(const struct rc_engine *e, struct rc_engine_stats *ret);

@@ -26,6 +26,31 @@
 #define RC__HISTORY_MAX 1000
 #define RC__PLUGIN_FILE_MAX (1u << 20)
 
+/* Rate limits per plugin (docs/plugins.md, "Limits"): a burst, then a rate, on
+ * the session clock. What goes over is dropped, counted and reported once. */
+#define RC__SAY_BURST 10
+#define RC__SAY_PER_S 0.5
+#define RC__LED_BURST 20
+#define RC__LED_PER_S 4
+#define RC__OTHER_BURST 50
+#define RC__OTHER_PER_S 10
+
+enum rc__bucket { RC__BUCKET_SAY, RC__BUCKET_LED, RC__BUCKET_OTHER, RC__BUCKET__COUNT };
+
+struct rc__rate {
+        bool init;
+        double tokens;
+        int64_t t_ms;
+        uint64_t dropped;
+};
+
+/* The pain stop: the hub's state, entered by a long press (docs/spec/coaching.md). */
+enum rc__pain {
+        RC__PAIN_NONE,
+        RC__PAIN_ENTERING, /* the plugins are hearing the long press: safety messages only */
+        RC__PAIN_STOPPED,  /* nothing is said; the LEDs show stop only */
+};
+
 struct rc__plugin {
         struct rc_engine *e;
         struct rc__sandbox sb;
@@ -41,6 +66,7 @@ struct rc__plugin {
         uint64_t callbacks;
         cJSON *store; /* an object of string → string/number/bool */
         bool store_dirty;
+        struct rc__rate rate[RC__BUCKET__COUNT];
 };
 
 struct rc__timer {
@@ -77,7 +103,8 @@ struct rc_engine {
         struct rc_session *session;
         struct rc__plugin *routine; /* the session's routine (a reload replaces it), or NULL */
         char step[RC_ENGINE_NAME_MAX + 1]; /* the current step */
-        bool started, ended, muted;
+        bool started, ended;
+        enum rc__pain pain;
         int64_t now_ms, start_ms;
 
         struct {
@@ -126,6 +153,9 @@ void rc__engine_timer_cancel(struct rc_engine *e, struct rc__plugin *p, uint32_t
                              uint32_t gen);
 void rc__engine_queue_step(struct rc_engine *e, const char *step, const char *direction);
 bool rc__plugin_has_step(const struct rc__plugin *p, const char *step);
+/* Take one token of p's bucket k: true if the action may go; false if it is over
+ * the rate (counted; the first time, logged). */
+bool rc__plugin_take(struct rc_engine *e, struct rc__plugin *p, enum rc__bucket k);
 
 /* coach.c: build the `coach` API in the plugin's state (runs protected). */
 int rc__coach_open(lua_State *L);

@@ -289,8 +289,8 @@ void rc_session_outputs_report(const struct rc_session_outputs *o) {
                 fprintf(stderr, " %s%s", info.name, info.enabled ? "" : " (disabled)");
         fprintf(stderr,
                 "\nactions: %llu said, %llu not repeated or muted, %llu LED changes; "
-                "%llu plugin errors, %llu timer calls\n",
+                "%llu plugin errors, %llu timer calls, %llu over the plugins' rate limits\n",
                 (unsigned long long)st.says, (unsigned long long)st.suppressed_says,
                 (unsigned long long)st.leds, (unsigned long long)st.errors,
-                (unsigned long long)st.timer_fires);
+                (unsigned long long)st.timer_fires, (unsigned long long)st.rate_limited);
 }
