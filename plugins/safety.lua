@@ -39,7 +39,8 @@ local FOOTPRINT_CM = 3
 -- (about 4 cm at the recommended 2.5 cm/s).
 local LEAD_S = 1.5
 -- Once said, it is said again only after the roller has come back up this much
--- above where it was said (and the hub does not repeat a key within 8 s).
+-- above where it was said (and the hub does not repeat a key within the repeat
+-- window, [voice] repeat_seconds).
 local REARM_CM = 3
 -- The analysis core's "loaded" threshold: a roller nobody lies on is no danger.
 local LOADED_N = 20

@@ -492,7 +492,7 @@ static void test_random_sessions(void **state) {
         assert_int_equal(failures, 0);
 }
 
-/* ---- the figures of issue 9, item 2 ---- */
+/* ---- the bias and loss figures (docs/analysis.md, "Angle": targets) ---- */
 
 /* A 30 s pass at ±2.54 cm/s between two holds, loaded from the first packet or
  * after 5 s of rest, with the given bias (and loss). Returns the travel error
@@ -574,7 +574,7 @@ static void test_bias_figures(void **state) {
         }
         printf("worst: travel %.2f %%, speed %.2f %%, lossy travel %.2f %%\n", worst_t, worst_v,
                worst_lossy);
-        /* issue 9's targets */
+        /* the targets: travel within 2 %, speed within 3 %, lossy travel within 3 % */
         assert_true(worst_t <= 2.0);
         assert_true(worst_v <= 3.0);
         assert_true(worst_lossy <= 3.0);

@@ -254,7 +254,7 @@ static void test_bad_link_bounded(void **state) {
         }
         /* the missing samples' travel (lost_cm, 7 % of it) is bridged by the
          * roller's gravity angle before and after each gap (docs/analysis.md,
-         * "Angle"): within 3 % of the clean link's (issue 9) */
+         * "Angle"): within 3 % of the clean link's (docs/analysis.md, "Angle", targets) */
         assert_true(lost_cm > 0.05 * clean.last_travel);
         assert_near(bad.last_travel, clean.last_travel, 0.03 * clean.last_travel);
         free(notes);

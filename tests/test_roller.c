@@ -527,7 +527,7 @@ static void test_lost_packets(void **state) {
         world_run(&w, &r, 45.0);
         /* every 10th packet of the 5 s at 2.54 cm/s is missing (1.27 cm), but the
          * roller's angle before and after each gap says how far it turned: travel
-         * is the truth's within 3 % (issue 9), not 10 % short */
+         * is the truth's within 3 %, not 10 % short */
         lost_cm = 12.7 * 0.10;
         check_hold(8.0, 38.0, 300.0, 12.7, lost_cm / 4);
         assert_true(r.angle_bridges > 0);

@@ -1,6 +1,6 @@
 /* rollcoach — a session: raw notifications in, typed events out.
  *
- * The one entry point of the data path (DESIGN.md): live BLE, trace replay and
+ * The one entry point of the data path (README.md, "Layout"; docs/analysis.md): live BLE, trace replay and
  * the simulator all call rc_session_feed() with raw notifications. The session
  * keeps a fixed table of devices, classifies each by the characteristics it
  * sends (roller, body, hr), decodes every packet (rejecting and counting bad

@@ -1,4 +1,4 @@
-/* rollcoach — internal: one sandboxed Lua state (CONVENTIONS.md, "Lua plugins").
+/* rollcoach — internal: one sandboxed Lua state (docs/plugins.md, "The sandbox").
  *
  * - Memory: a capped lua_Alloc that refuses growth past the cap and never
  *   refuses a shrink (Wikimedia's LuaSandbox).
