@@ -1,11 +1,11 @@
 /* rollcoach — a session: raw notifications in, typed events out.
  *
- * The one entry point of the data path (README.md, "Layout"; docs/analysis.md): live BLE, trace replay and
- * the simulator all call rc_session_feed() with raw notifications. The session
- * keeps a fixed table of devices, classifies each by the characteristics it
- * sends (roller, body, hr), decodes every packet (rejecting and counting bad
- * ones per device and reason), runs the per-device analysis and emits events to
- * its subscribers. A long press on a roller's button ends the session at once.
+ * The one entry point of the data path (README.md, "Layout"; docs/analysis.md): live BLE, trace
+ * replay and the simulator all call rc_session_feed() with raw notifications. The session keeps a
+ * fixed table of devices, classifies each by the characteristics it sends (roller, body, hr),
+ * decodes every packet (rejecting and counting bad ones per device and reason), runs the per-device
+ * analysis and emits events to its subscribers. A long press on a roller's button ends the session
+ * at once.
  *
  * No allocation after init; the caller owns the struct (it is large: allocate it).
  */
