@@ -454,13 +454,14 @@ double rc_hr_breath_rate(const struct rc_hr_state *s) {
         if (kp == 0 || kp == nb - 1 || !(p[kp] > 0.0))
                 return NAN;
 
-        /* Dominance: the share of the band power within RESP_LOBE/T of the peak. */
-        double lobe_bpm = RESP_LOBE * 60.0 * RC_HR_RESP_FS_HZ / n; /* in breaths/min */
+        /* Dominance: the share of the band power within RESP_LOBE/T of the peak, each
+         * bin weighted by the part of its cell (its width around it) inside that
+         * interval, so the lobe is 2/T wide whatever the bin width. */
+        double lobe_bins = RESP_LOBE * 60.0 * RC_HR_RESP_FS_HZ / n / RESP_BPM_PER_BIN;
         double in_lobe = 0.0;
 
         for (unsigned i = 0; i < nb; i++)
-                if (fabs((double)i - kp) * RESP_BPM_PER_BIN <= lobe_bpm)
-                        in_lobe += p[i];
+                in_lobe += p[i] * fmin(fmax(lobe_bins + 0.5 - fabs((double)i - kp), 0.0), 1.0);
         if (in_lobe < RESP_MIN_SHARE * total)
                 return NAN;
 
