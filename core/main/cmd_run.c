@@ -26,6 +26,7 @@
 #include "outputs/voice.h"
 #include "replay/trace.h"
 #include "util/log.h"
+#include "util/peak_rss.h"
 
 #define DEFAULT_CONFIG "/etc/rollcoach/rollcoach.conf"
 #define STOP_TIMEOUT_MS 4000 /* BlueZ answers Disconnect after its 2 s disconnect timer */
@@ -467,14 +468,14 @@ static int parse_device(struct rc_gateway_opts *go, const char *arg) {
  * out), the whole run's CPU, and peak RSS. */
 static void report_usage(const struct rc_hub *h) {
         uint64_t n = h->n_streamed;
-        struct rusage ru;
+        long peak_kb = -1; /* -1: unknown */
 
-        getrusage(RUSAGE_SELF, &ru);
+        (void)rc_peak_rss_kb(&peak_kb);
         fprintf(stderr,
                 "usage: notifications=%llu cpu_us=%.0f us_per_notification=%.2f "
-                "total_cpu_us=%.0f maxrss_kb=%ld\n",
+                "total_cpu_us=%.0f peak_rss_kb=%ld\n",
                 (unsigned long long)n, h->cpu_streaming_us,
-                n ? h->cpu_streaming_us / (double)n : 0.0, cpu_us(), ru.ru_maxrss);
+                n ? h->cpu_streaming_us / (double)n : 0.0, cpu_us(), peak_kb);
 }
 
 static void report(const struct rc_hub *h) {

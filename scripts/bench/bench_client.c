@@ -2,12 +2,12 @@
  * only receives notifications. It connects every device advertising a rollcoach
  * service, subscribes to their notify characteristics (AcquireNotify, or
  * StartNotify with --signal), counts what arrives for --duration seconds, and
- * prints its own CPU time (getrusage) per notification and its peak RSS. No
+ * prints its own CPU time (getrusage) per notification and its peak RSS (VmHWM). No
  * decoding, no analysis, blocking calls: the least a receiver can do.
  *
  *   bench_client --bus ADDRESS [--signal] [--duration S]
  * Output (one line): notifications=N cpu_us=U us_per_notification=X total_cpu_us=T
- * maxrss_kb=K, where N and U count from the first notification on (steady state). */
+ * peak_rss_kb=K, where N and U count from the first notification on (steady state). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
+
+#include "util/peak_rss.h"
 
 #define MAX_FDS 64
 
@@ -181,7 +183,6 @@ int main(int argc, char **argv) {
         char devices[16][192];
         unsigned n;
         sd_bus *bus = NULL;
-        struct rusage ru;
         int c;
 
         while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -233,15 +234,16 @@ int main(int argc, char **argv) {
                         cpu_first_us = cpu_us();
                 }
         }
-        getrusage(RUSAGE_SELF, &ru);
         {
                 double streaming = cpu_us() - cpu_first_us;
                 uint64_t got = received - first_at;
+                long peak_kb = -1; /* -1: unknown */
 
+                (void)rc_peak_rss_kb(&peak_kb);
                 printf("notifications=%llu cpu_us=%.0f us_per_notification=%.2f "
-                       "total_cpu_us=%.0f maxrss_kb=%ld\n",
+                       "total_cpu_us=%.0f peak_rss_kb=%ld\n",
                        (unsigned long long)got, streaming, got ? streaming / (double)got : 0.0,
-                       cpu_us(), ru.ru_maxrss);
+                       cpu_us(), peak_kb);
         }
         sd_bus_flush_close_unref(bus);
         return 0;
