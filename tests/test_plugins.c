@@ -692,7 +692,7 @@ static bool has_step(const struct acts *L, const char *id) {
 static void test_clearance_pregnancy(void **state) {
         struct run r = run_default("lower-back-relief", NULL);
         struct acts L;
-        const struct act *st[16];
+        const struct act *st[16] = {0};
         size_t n;
 
         (void)state;
