@@ -313,11 +313,14 @@ static bool all_done(struct live *L) {
 
 static struct rc_standin si;
 
-/* The bus and the stand-in on it, with these extra arguments (NULL-terminated). */
+/* The bus and the stand-in on it, with these extra arguments (NULL-terminated).
+ * Disconnect answers at once (bluetoothd waits 2 s): each case ends with a stop. */
 #define standin_up(...)                                                                            \
         do {                                                                                       \
                 assert_int_equal(rc_standin_bus_start(&si), 0);                                    \
-                assert_int_equal(rc_standin_start(&si, trace_path, __VA_ARGS__), 0);               \
+                assert_int_equal(                                                                  \
+                        rc_standin_start(&si, trace_path, "--disconnect-delay", "0", __VA_ARGS__), \
+                        0);                                                                        \
         } while (0)
 
 /* Stop the gateway, then the stand-in and its bus. */
