@@ -221,8 +221,11 @@ static ssize_t find_ev(struct client *cl, size_t from, ev_pred p, const void *ct
 }
 
 /* Dispatch until an event matches (from index `from`); its index, or -1. */
+/* The first event from `from` that matches, waiting for it; -1 if none came. The
+ * limit is only against a hang: at least 30 s, whatever the caller says, so that a
+ * busy machine is slow, not failing. */
 static ssize_t wait_ev(struct client *cl, size_t from, ev_pred p, const void *ctx, int timeout_ms) {
-        uint64_t end = now_ms() + (uint64_t)timeout_ms;
+        uint64_t end = now_ms() + (uint64_t)(timeout_ms < 30000 ? 30000 : timeout_ms);
 
         for (;;) {
                 ssize_t i = find_ev(cl, from, p, ctx);
@@ -236,6 +239,23 @@ static ssize_t wait_ev(struct client *cl, size_t from, ev_pred p, const void *ct
                 assert_true(r >= 0);
                 if (r == 0)
                         sd_bus_wait(cl->bus, 20 * 1000);
+        }
+}
+
+/* Wait until `n` events from `from` match (a test failure after 30 s). */
+static void wait_n(struct client *cl, size_t from, ev_pred p, const void *ctx, size_t n) {
+        uint64_t end = now_ms() + 30000;
+
+        for (;;) {
+                size_t k = 0;
+
+                for (ssize_t i = (ssize_t)from; (i = find_ev(cl, (size_t)i, p, ctx)) >= 0; i++)
+                        k++;
+                if (k >= n)
+                        return;
+                if (now_ms() >= end)
+                        fail_msg("%zu events of %zu", k, n);
+                pump(cl, 20);
         }
 }
 
@@ -654,7 +674,7 @@ static const struct mo_prop *mo_get(const struct mo *mo, const char *path, const
  * empty string rather than NULL (cmocka's failures return as far as the compiler
  * knows; GCC's -Wstringop-overread then sees a NULL argument). */
 static const char *must(const char *s, const char *what) {
-        static const char missing[256];
+        static const char missing[64]; /* longer than the offsets the tests read at */
 
         if (!s)
                 fail_msg("%s: not found", what);
@@ -905,7 +925,11 @@ static void test_managed_objects_shape(void **state) {
         struct mo mo;
 
         discover(fx, devs, 3);
-        pump(fx->cl, 300); /* the decoys too */
+        {
+                struct om_want dev = {"InterfacesAdded", ADAPTER "/", "org.bluez.Device1"};
+
+                wait_n(fx->cl, 0, is_om, &dev, 6); /* the decoys too */
+        }
         mo = managed_objects(fx->cl);
         check_types(&mo);
 
@@ -1178,8 +1202,10 @@ static void test_connect_sequence(void **state) {
         {
                 const struct tline *b = nth_value(ROLLER, UUID_BATTERY, 0);
 
+                struct om_want battery = {"InterfacesAdded", ROLLER_PATH, "org.bluez.Battery1"};
+
                 assert_non_null(b);
-                pump(cl, 100);
+                assert_true(wait_ev(cl, 0, is_om, &battery, 5000) >= 0);
                 mo_free(&mo);
                 mo = managed_objects(cl);
                 snprintf(buf, sizeof(buf), "%u", b->data[0]);
@@ -1288,7 +1314,7 @@ static void test_disconnect_no_cache(void **state) {
         call_ok(cl, CLIP_PATH, "org.bluez.Device1", "Disconnect");
         i_pc = wait_ev(cl, from, is_pc, &gone, 3000);
         assert_true(i_pc >= 0);
-        pump(cl, 100);
+        wait_n(cl, from, is_om, &removed, n_added);
         for (i = (ssize_t)from; (i = find_ev(cl, (size_t)i, is_om, &removed)) >= 0; i++) {
                 assert_true(i > i_pc);
                 n_removed++;
@@ -1704,10 +1730,17 @@ static void test_malformed(void **state) {
         mo_free(&mo);
 
         assert_int_equal(rc_standin_call(&fx->s, "SetMalformed", "s", "acquire-mtu-string"), 0);
-        r = call(cl, NULL, imu, "org.bluez.GattCharacteristic1", "AcquireNotify", "a{sv}", 0);
-        assert_string_equal(sd_bus_message_get_signature(r, true), "hs");
-        sd_bus_message_unref(r); /* released: our copy of the fd was the only one */
-        pump(cl, 100);
+        {
+                struct pc_want rel = {imu, "org.bluez.GattCharacteristic1", "NotifyAcquired",
+                                      "false"};
+                size_t from = cl->n;
+
+                r = call(cl, NULL, imu, "org.bluez.GattCharacteristic1", "AcquireNotify", "a{sv}",
+                         0);
+                assert_string_equal(sd_bus_message_get_signature(r, true), "hs");
+                sd_bus_message_unref(r); /* released: our copy of the fd was the only one */
+                assert_true(wait_ev(cl, from, is_pc, &rel, 5000) >= 0);
+        }
 
         assert_int_equal(rc_standin_call(&fx->s, "SetMalformed", "s", "none"), 0);
         assert_int_equal(rc_standin_call(&fx->s, "SetMalformed", "s", "acquire-no-fd"), 0);
