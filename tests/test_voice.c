@@ -132,6 +132,15 @@ static bool heard_any(struct fx *f) {
         return !isnan(st.latency_max_ms);
 }
 
+/* The fake aplay (tests/fixtures/fake-aplay) has started: it wrote its arguments. */
+static bool aplay_started(struct fx *f) {
+        char path[300];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/args", f->dir);
+        return stat(path, &st) == 0 && st.st_size > 0;
+}
+
 static bool never(struct fx *f) {
         (void)f;
         return false;
@@ -942,6 +951,9 @@ static void test_alsa_preemption(void **state) {
         setenv("RC_FAKE_APLAY_HOLD", "1", 1);
         fx_start(&f, NULL, FIXTURES "/fake-aplay");
         rc_voice_say(f.v, "info.complete", T_COMPLETE, RC_PRIORITY_INFO);
+        /* aplay started and the info heard (a busy machine: not within a set time) */
+        if (!run_until(&f, aplay_started, 30000) || !run_until(&f, heard_any, 30000))
+                fail_msg("aplay did not start or the info was never heard");
         run_for(&f, 300); /* all written; aplay is "playing" for a second */
         assert_false(rc_voice_idle(f.v));
         rc_voice_say(f.v, "safety.lumbar", "Stop.", RC_PRIORITY_SAFETY);
@@ -1266,7 +1278,8 @@ static void test_close_while_speaking(void **state) {
         fclose(old);
         fx_start(&f, NULL, NULL);
         rc_voice_say(f.v, "cue.reset.hip_lift", T_HIP_LIFT, RC_PRIORITY_CUE);
-        run_for(&f, 200);
+        if (!run_until(&f, heard_any, 30000)) /* being said: heard, long from done */
+                fail_msg("the cue was never heard");
         assert_false(rc_voice_idle(f.v));
         fx_close(&f);
         tl_read(&f, &tl);
