@@ -76,6 +76,7 @@ static const char scenario[] = "# rollcoach-scenario 1\n"
                                "h: pulse 70 12\n";
 
 static char trace_path[64];
+static uint64_t trace_span_us; /* from the trace's first line to its last */
 
 static int group_setup(void **state) {
         struct rc_sim *sim;
@@ -91,7 +92,25 @@ static int group_setup(void **state) {
             rc_sim_write_trace(sim, f) < 0)
                 return -1;
         rc_sim_free(sim);
-        return fclose(f);
+        if (fclose(f) != 0)
+                return -1;
+        {
+                struct rc_trace_reader r;
+                struct rc_notification n;
+                uint64_t first = UINT64_MAX, last = 0;
+
+                f = fopen(trace_path, "r");
+                if (!f)
+                        return -1;
+                rc_trace_reader_init(&r, f, trace_path);
+                while (rc_trace_next(&r, &n) > 0) {
+                        first = n.t_us < first ? n.t_us : first;
+                        last = n.t_us > last ? n.t_us : last;
+                }
+                fclose(f);
+                trace_span_us = last > first ? last - first : 0;
+        }
+        return 0;
 }
 
 static int group_teardown(void **state) {
@@ -186,6 +205,7 @@ struct live {
         struct events ev;
         bool begun, stopped;
         uint64_t notifications;
+        uint64_t t0_us, first_us; /* the gateway's time 0; its first notification's time */
         bool (*until)(struct live *);
         uint64_t deadline;
         struct rc_standin *si;
@@ -209,6 +229,7 @@ static void on_notification(const struct rc_notification *n, void *userdata) {
         L->notifications++;
         if (!L->begun) {
                 L->begun = true;
+                L->first_us = n->t_us;
                 rc_session_begin(L->s, (int64_t)(n->t_us / 1000), NULL, NULL);
         }
         rc_session_feed(L->s, n);
@@ -232,6 +253,7 @@ static void live_start(struct live *L, struct rc_standin *si, bool no_acquire) {
         rc_session_init(L->s);
         rc_session_subscribe(L->s, capture, &L->ev);
         assert_int_equal(rc_gateway_start(&o, &L->gw), 0);
+        L->t0_us = o.t0_us;
         L->started_ms = now_ms();
 }
 
@@ -300,10 +322,14 @@ static uint64_t standin_stat(struct rc_standin *s, const char *key) {
 }
 
 /* Every line of the trace has been played by the stand-in (it keeps the links up
- * after the trace's end) and every notification it sent has reached the gateway. */
+ * after the trace's end), every notification it sent has reached the gateway, and
+ * the session has reached the trace's end on its own clock (plus 1 s: a trace's
+ * devices leave at its end, and what the analysis says last is timed by that). */
 static bool all_done(struct live *L) {
         struct rc_gateway_stats st;
 
+        if (!L->begun || now_us() - L->t0_us < L->first_us + trace_span_us + 1000000)
+                return false;
         if (!standin_stat(L->si, ROLLER ".played") || !standin_stat(L->si, BODY ".played") ||
             !standin_stat(L->si, STRAP ".played"))
                 return false;
