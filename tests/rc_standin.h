@@ -42,7 +42,7 @@
 #include <systemd/sd-bus.h>
 
 #ifndef RC_STANDIN_TIMEOUT_MS
-#define RC_STANDIN_TIMEOUT_MS 10000
+#define RC_STANDIN_TIMEOUT_MS 30000 /* against a hang; a busy machine is slow */
 #endif
 #define RC_STANDIN_MAX_ARGS 32
 

@@ -165,6 +165,7 @@ struct run {
         struct {
                 enum rc_press press;
                 double t_ms;
+                unsigned steps; /* the script's steps fed when it came */
         } got[16];
         unsigned n_got;
         bool closed;
@@ -183,6 +184,7 @@ static void on_press(enum rc_press press, void *userdata) {
         assert_true(run->n_got < N(run->got));
         run->got[run->n_got].press = press;
         run->got[run->n_got].t_ms = since_ms(run);
+        run->got[run->n_got].steps = run->next;
         run->n_got++;
         if (close_on_press) {
                 rc_button_stats(run->b, &run->stats);
@@ -276,17 +278,17 @@ static struct rc_button_config defaults(void) {
         return c.button;
 }
 
-/* A press reported between its due moment (never before) and a little after: the
- * loop's lateness on a loaded machine. */
-#define LATE_MS 80.0
+/* A press reported at its due moment or after, never before. How much after is
+ * the loop's lateness, which a busy machine makes anything (it is not asserted:
+ * what comes in between is, through the order of steps and reports). */
 static void assert_press(const struct run *run, unsigned i, enum rc_press press, double due_ms) {
         assert_true(i < run->n_got);
         if (run->got[i].press != press)
                 fail_msg("press %u: %s, expected %s", i, rc_press_name(run->got[i].press),
                          rc_press_name(press));
-        if (!(run->got[i].t_ms >= due_ms && run->got[i].t_ms <= due_ms + LATE_MS))
-                fail_msg("press %u (%s) at %.1f ms, expected at %.0f ms (+%.0f)", i,
-                         rc_press_name(press), run->got[i].t_ms, due_ms, LATE_MS);
+        if (!(run->got[i].t_ms >= due_ms))
+                fail_msg("press %u (%s) at %.1f ms, before it was due at %.0f ms", i,
+                         rc_press_name(press), run->got[i].t_ms, due_ms);
 }
 
 /* ---- Tests ------------------------------------------------------------------------- */
@@ -319,7 +321,7 @@ static void test_long_while_held(void **state) {
         run_script(&run, &c, steps, N(steps), 2000 + 400 + 300);
         assert_int_equal(run.n_got, 1);
         assert_press(&run, 0, RC_PRESS_LONG, 1500);
-        assert_true(run.got[0].t_ms < 2000); /* before the release */
+        assert_true(run.got[0].steps < 2); /* before the release (step 2) was fed */
         assert_int_equal(run.stats.longs, 1);
         assert_int_equal(run.stats.shorts + run.stats.doubles, 0);
 }

@@ -767,7 +767,7 @@ static void test_clearance_pregnancy(void **state) {
         struct run r = run_default("lower-back-relief", NULL);
         struct acts L;
         const struct act *st[16] = {0};
-        const char *step;
+        const char *step = NULL;
         unsigned cautions = 0;
         size_t n;
 

@@ -26,7 +26,6 @@
 #define MAX_CHARS 24
 #define CALL_TIMEOUT_US (25u * 1000000u)
 #define READ_BATCH 64
-#define INPROGRESS_RETRY_MS 1000
 
 enum dev_state {
         DEV_IDLE,       /* not connected; may be connected when selected */
@@ -38,6 +37,17 @@ enum dev_state {
 };
 
 struct gw_device;
+struct gw_char;
+
+/* An acquired notification socket and its poll handle. Allocated apart from its
+ * characteristic and freed by the handle's close callback: a characteristic's slot
+ * can be reused (a new object, a new acquisition) while the old handle is still
+ * closing (libuv: memory holding a handle lives until its close callback). */
+struct gw_sub {
+        uv_poll_t poll;
+        int fd;
+        struct gw_char *c; /* NULL once closing */
+};
 
 struct gw_char {
         bool used;
@@ -46,11 +56,9 @@ struct gw_char {
         rc_uuid uuid;
         bool can_read, can_notify, acquirable;
         /* subscription */
-        int fd;
-        uv_poll_t poll;
-        bool polling;
-        bool started;     /* StartNotify succeeded: Value changes are notifications */
-        unsigned retries; /* StartNotify refused while an acquisition is released */
+        struct gw_sub *sub; /* an acquired socket being read */
+        bool started;       /* StartNotify succeeded: Value changes are notifications */
+        unsigned retries;   /* StartNotify refused while an acquisition is released */
         struct gw_device *dev;
 };
 
@@ -172,11 +180,23 @@ static struct gw_device *device_add(struct rc_gateway *g, const char *path) {
                         d->timer.data = d;
                         d->timer_init = true;
                 }
+                /* a slot used before: nothing of that device carries over but its
+                 * timer (open until the gateway stops) and its generation, bumped so
+                 * that replies still on their way for it are ignored; its sockets
+                 * were handed to their own memory when unsubscribed (gw_sub) */
+                d->generation++;
                 d->used = true;
                 d->g = g;
-                strcpy(d->path, path);
+                d->present = d->ours = d->connected = d->resolved = d->trusted = false;
+                d->selected = d->use_startnotify = d->checking = false;
+                d->attempts = d->pending = 0;
+                memset(&d->addr, 0, sizeof(d->addr));
+                d->addr_str[0] = d->name[0] = '\0';
                 d->state = DEV_IDLE;
                 d->kind = RC_KIND_UNKNOWN;
+                for (unsigned k = 0; k < MAX_CHARS; k++)
+                        d->chars[k].used = false;
+                strcpy(d->path, path);
                 return d;
         }
         rc_log_warning("bluez: more than %d devices around; %s ignored", RC_GATEWAY_MAX_DEVICES,
@@ -191,18 +211,18 @@ static struct gw_char *char_by_path(struct gw_device *d, const char *path) {
         return NULL;
 }
 
-static void on_poll_closed(uv_handle_t *h) {
-        struct gw_char *c = h->data;
+static void on_sub_closed(uv_handle_t *h) {
+        struct gw_sub *sub = h->data;
 
-        if (c->fd >= 0)
-                close(c->fd);
-        c->fd = -1;
+        close(sub->fd);
+        free(sub);
 }
 
 static void char_unsubscribe(struct gw_char *c) {
-        if (c->polling) {
-                c->polling = false;
-                uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+        if (c->sub) {
+                c->sub->c = NULL;
+                uv_close((uv_handle_t *)&c->sub->poll, on_sub_closed);
+                c->sub = NULL;
         }
         c->started = false;
 }
@@ -222,6 +242,10 @@ static void lost(struct gw_device *d, const char *why) {
         if (d->connect_call)
                 d->connect_call = sd_bus_slot_unref(d->connect_call);
         uv_timer_stop(&d->timer);
+        /* Stopping, the hub disconnects every device itself: whatever BlueZ says
+         * first (the socket hung up, Connected=false), it is not a lost link. */
+        if (g->stopping)
+                why = "the hub is stopping";
         if (announced(d)) {
                 rc_log_notice("%s (%s): disconnected: %s", d->addr_str,
                               rc_device_kind_name(d->kind), why);
@@ -248,11 +272,13 @@ static void device_gone(struct gw_device *d, const char *why) {
         uv_timer_stop(&d->timer);
         d->present = false;
         d->state = DEV_IDLE;
-        for (unsigned i = 0; i < MAX_CHARS; i++)
+        for (unsigned i = 0; i < MAX_CHARS; i++) {
+                char_unsubscribe(&d->chars[i]);
                 d->chars[i].used = false;
+        }
 }
 
-/* Retry after a backoff: 0.5 s doubling to 30 s, ±25 % jitter. */
+/* Retry after a backoff: 0.5 s doubling to 30 s (the options' timings), ±25 % jitter. */
 static void on_backoff(uv_timer_t *t) {
         struct gw_device *d = t->data;
 
@@ -263,12 +289,12 @@ static void on_backoff(uv_timer_t *t) {
 
 static void backoff(struct gw_device *d, unsigned min_ms) {
         struct rc_gateway *g = d->g;
-        uint64_t ms = RC_GATEWAY_BACKOFF_MIN_MS;
+        uint64_t ms = g->o.backoff_min_ms;
 
-        for (unsigned i = 1; i < d->attempts && ms < RC_GATEWAY_BACKOFF_MAX_MS; i++)
+        for (unsigned i = 1; i < d->attempts && ms < g->o.backoff_max_ms; i++)
                 ms *= 2;
-        if (ms > RC_GATEWAY_BACKOFF_MAX_MS)
-                ms = RC_GATEWAY_BACKOFF_MAX_MS;
+        if (ms > g->o.backoff_max_ms)
+                ms = g->o.backoff_max_ms;
         g->rng = g->rng * 6364136223846793005ull + 1442695040888963407ull;
         ms = ms * (75 + (g->rng >> 33) % 51) / 100; /* 75..125 % */
         if (ms < min_ms)
@@ -292,7 +318,7 @@ static void connect_failed(struct gw_device *d, const sd_bus_error *e, const cha
                 d->connect_call = sd_bus_slot_unref(d->connect_call);
         if (is_error(e, "org.bluez.Error.InProgress")) {
                 rc_log_info("%s: a connection is in progress; waiting", d->addr_str);
-                backoff(d, INPROGRESS_RETRY_MS);
+                backoff(d, g->o.inprogress_retry_ms);
         } else if (is_error(e, "org.freedesktop.DBus.Error.UnknownObject") ||
                    is_error(e, "org.freedesktop.DBus.Error.UnknownMethod") ||
                    is_error(e, "org.bluez.Error.DoesNotExist")) {
@@ -372,7 +398,7 @@ static void connect_device(struct gw_device *d) {
                 connect_failed(d, &e, "connect");
                 return;
         }
-        uv_timer_start(&d->timer, on_connect_timeout, RC_GATEWAY_CONNECT_TIMEOUT_MS, 0);
+        uv_timer_start(&d->timer, on_connect_timeout, g->o.connect_timeout_ms, 0);
 }
 
 /* Connect the next selected device, one at a time per adapter. */
@@ -697,8 +723,7 @@ static struct gw_char *char_add(struct rc_gateway *g, const char *path) {
         if (!c || strlen(path) >= sizeof(c->path))
                 return NULL;
         if (!c->used) {
-                memset(c, 0, sizeof(*c));
-                c->fd = -1;
+                memset(c, 0, sizeof(*c)); /* c->sub, if any, went with char_unsubscribe */
                 c->dev = d;
                 c->used = true;
                 strcpy(c->path, path);
@@ -1156,6 +1181,7 @@ static int on_acquire_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
         struct gw_char *c = take(userdata);
         const sd_bus_error *e = sd_bus_message_get_error(m);
         struct gw_device *d;
+        struct gw_sub *sub = NULL;
         uint16_t mtu;
         int fd = -1, r;
 
@@ -1177,8 +1203,10 @@ static int on_acquire_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
                                 malformed(d->g, "AcquireNotify reply (MTU)", 0);
                 }
         }
-        if (fd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-            uv_poll_init(d->g->o.loop, &c->poll, fd) < 0) {
+        if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) >= 0)
+                sub = malloc(sizeof(*sub));
+        if (!sub || uv_poll_init(d->g->o.loop, &sub->poll, fd) < 0) {
+                free(sub);
                 if (fd >= 0)
                         close(fd);
                 if (!d->use_startnotify) {
@@ -1190,10 +1218,12 @@ static int on_acquire_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 start_notify(c);
                 return 0;
         }
-        c->fd = fd;
-        c->poll.data = c;
-        c->polling = true;
-        uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, on_fd);
+        char_unsubscribe(c); /* an earlier socket, if any (not expected) */
+        sub->fd = fd;
+        sub->c = c;
+        sub->poll.data = sub;
+        c->sub = sub;
+        uv_poll_start(&sub->poll, UV_READABLE | UV_DISCONNECT, on_fd);
         setup_step_done(d, false);
         return 0;
 }
@@ -1211,8 +1241,7 @@ static void subscribe_all(struct gw_device *d) {
         for (unsigned i = 0; i < MAX_CHARS; i++) {
                 struct gw_char *c = &d->chars[i];
 
-                if (!c->used || !c->can_notify || !wanted_notify(c->kind) || c->polling ||
-                    c->started)
+                if (!c->used || !c->can_notify || !wanted_notify(c->kind) || c->sub || c->started)
                         continue;
                 c->retries = 0;
                 d->pending++;
@@ -1255,7 +1284,7 @@ static int on_connected_check(sd_bus_message *m, void *userdata, sd_bus_error *r
         d->checking = false;
         if (!sd_bus_message_is_method_error(m, NULL))
                 r = sd_bus_message_read(m, "v", "b", &connected);
-        if (r >= 0 && connected)
+        if (r >= 0 && connected && !d->g->stopping)
                 resubscribe(d); /* only the socket was closed: acquire again */
         else
                 lost(d, "the link dropped");
@@ -1279,12 +1308,15 @@ static void hung_up(struct gw_char *c) {
 }
 
 static void on_fd(uv_poll_t *h, int status, int events) {
-        struct gw_char *c = h->data;
+        struct gw_sub *sub = h->data;
+        struct gw_char *c = sub->c;
         uint8_t buf[RC_TRACE_MAX_PAYLOAD + 1];
 
-        for (unsigned i = 0; status >= 0 && (events & UV_READABLE) && i < READ_BATCH; i++) {
+        /* sub->c: still subscribed (what a notification sets off may end it) */
+        for (unsigned i = 0; sub->c && status >= 0 && (events & UV_READABLE) && i < READ_BATCH;
+             i++) {
                 /* one packet per read (SOCK_SEQPACKET); MSG_TRUNC gives its real size */
-                ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+                ssize_t n = recv(sub->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                         return;
@@ -1294,7 +1326,7 @@ static void on_fd(uv_poll_t *h, int status, int events) {
                 }
                 notified(c, buf, (size_t)n, &c->dev->g->st.via_fd);
         }
-        if (status < 0 || (events & UV_DISCONNECT))
+        if (sub->c && (status < 0 || (events & UV_DISCONNECT)))
                 hung_up(c);
 }
 
@@ -1336,6 +1368,16 @@ int rc_gateway_start(const struct rc_gateway_opts *o, struct rc_gateway **ret) {
         if (!g)
                 return -ENOMEM;
         g->o = *o;
+        if (!g->o.backoff_min_ms)
+                g->o.backoff_min_ms = RC_GATEWAY_BACKOFF_MIN_MS;
+        if (!g->o.backoff_max_ms)
+                g->o.backoff_max_ms = RC_GATEWAY_BACKOFF_MAX_MS;
+        if (g->o.backoff_max_ms < g->o.backoff_min_ms)
+                g->o.backoff_max_ms = g->o.backoff_min_ms;
+        if (!g->o.connect_timeout_ms)
+                g->o.connect_timeout_ms = RC_GATEWAY_CONNECT_TIMEOUT_MS;
+        if (!g->o.inprogress_retry_ms)
+                g->o.inprogress_retry_ms = RC_GATEWAY_INPROGRESS_RETRY_MS;
         g->rng = rc_uvbus_now_us() | 1;
         r = open_bus(o, &g->bus);
         if (r < 0) {
@@ -1344,13 +1386,13 @@ int rc_gateway_start(const struct rc_gateway_opts *o, struct rc_gateway **ret) {
                 free(g);
                 return r;
         }
-        r = rc_uvbus_attach(&g->ub, o->loop, g->bus);
         /* the signal matches first, then what depends on them: the bus handles a
-         * connection's messages in order */
-        if (r >= 0)
-                r = sd_bus_match_signal_async(g->bus, NULL, "org.freedesktop.DBus",
-                                              "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                              "NameOwnerChanged", on_name_owner_changed, NULL, g);
+         * connection's messages in order. All of it is only queued on the bus, so
+         * the loop is attached last: on a failure here no libuv handle exists yet
+         * (memory holding one may be freed only after its close callback). */
+        r = sd_bus_match_signal_async(g->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "NameOwnerChanged",
+                                      on_name_owner_changed, NULL, g);
         if (r >= 0)
                 r = sd_bus_match_signal_async(g->bus, NULL, BLUEZ, NULL, IF_OM, "InterfacesAdded",
                                               on_interfaces_added, NULL, g);
@@ -1368,6 +1410,8 @@ int rc_gateway_start(const struct rc_gateway_opts *o, struct rc_gateway **ret) {
                 r = sd_bus_call_method_async(g->bus, NULL, "org.freedesktop.DBus",
                                              "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                              "GetNameOwner", on_name_owner, g, "s", BLUEZ);
+        if (r >= 0)
+                r = rc_uvbus_attach(&g->ub, o->loop, g->bus); /* fails before any handle */
         if (r < 0) {
                 rc_log_error("D-Bus: cannot set up: %s", strerror(-r));
                 sd_bus_flush_close_unref(g->bus);

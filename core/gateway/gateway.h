@@ -36,8 +36,9 @@
 #define RC_GATEWAY_CONNECT_TIMEOUT_MS 20000 /* Connect until ServicesResolved */
 #define RC_GATEWAY_BACKOFF_MIN_MS 500
 #define RC_GATEWAY_BACKOFF_MAX_MS 30000
-#define RC_GATEWAY_MAX_DEVICES 64 /* devices mirrored (decoys included) */
-#define RC_GATEWAY_MAX_SELECTED 8 /* devices connected at once (a session's table) */
+#define RC_GATEWAY_INPROGRESS_RETRY_MS 1000 /* another client's Connect in progress */
+#define RC_GATEWAY_MAX_DEVICES 64           /* devices mirrored (decoys included) */
+#define RC_GATEWAY_MAX_SELECTED 8           /* devices connected at once (a session's table) */
 
 typedef void (*rc_gateway_notify_fn)(const struct rc_notification *n, void *userdata);
 
@@ -59,6 +60,12 @@ struct rc_gateway_opts {
         /* connect every device of ours (up to RC_GATEWAY_MAX_SELECTED), not one of each
          * kind: a test bench, or several users' devices on one hub */
         bool all;
+        /* timings in ms, 0 for the default (RC_GATEWAY_*): a test shrinks them
+         * rather than wait real seconds */
+        unsigned backoff_min_ms;      /* the first retry; doubles with each failure */
+        unsigned backoff_max_ms;      /* the longest wait between attempts */
+        unsigned connect_timeout_ms;  /* Connect until ServicesResolved */
+        unsigned inprogress_retry_ms; /* after InProgress */
 };
 
 struct rc_gateway_stats {

@@ -109,6 +109,8 @@ static int stats(struct sti *si, sd_bus_message *call) {
                         {"connects", d->st_connects},
                         {"link_losses", d->st_link_losses},
                         {"reads", d->st_reads},
+                        /* 1 once every line of its trace has been played */
+                        {"played", d->player.eof && !d->player.have_next},
                 };
 
                 r = append_counters(m, d->addr_str, per_device,

@@ -341,6 +341,41 @@ static int dev_connect(struct sti *si, sd_bus_message *m, struct sti_dev *d) {
         return 1;
 }
 
+static int on_late_reply_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct sti_dev *d = userdata;
+
+        d->late_reply_timer = sd_event_source_unref(d->late_reply_timer);
+        for (size_t i = 0; i < d->n_late_replies; i++) {
+                sti_reply_empty(d->late_replies[i]);
+                d->late_replies[i] = sd_bus_message_unref(d->late_replies[i]);
+        }
+        d->n_late_replies = 0;
+        return 0;
+}
+
+/* The Disconnect calls waiting for the link to drop: answered now, or with
+ * --disconnect-reply-delay that much later (the link's sockets hang up and the
+ * signals go out first). */
+static void reply_disconnects(struct sti *si, struct sti_dev *d) {
+        for (size_t i = 0; i < d->n_disconnect_msgs; i++) {
+                sd_bus_message *m = d->disconnect_msgs[i];
+
+                d->disconnect_msgs[i] = NULL;
+                if (si->opt.disconnect_reply_delay_ms > 0 && d->n_late_replies < STI_MAX_PENDING &&
+                    (d->late_reply_timer ||
+                     sd_event_add_time(si->event, &d->late_reply_timer, CLOCK_MONOTONIC,
+                                       sti_now(si) +
+                                               (uint64_t)si->opt.disconnect_reply_delay_ms * 1000,
+                                       1, on_late_reply_timer, d) >= 0)) {
+                        d->late_replies[d->n_late_replies++] = m;
+                        continue;
+                }
+                sti_reply_empty(m);
+                sd_bus_message_unref(m);
+        }
+        d->n_disconnect_msgs = 0;
+}
+
 void sti_device_link_down(struct sti *si, struct sti_dev *d, const char *reason) {
         bool was_resolved = d->services_resolved;
 
@@ -358,11 +393,7 @@ void sti_device_link_down(struct sti *si, struct sti_dev *d, const char *reason)
                 sti_props_changed(si, d->path, STI_IFACE_DEVICE, "Connected", NULL);
         /* device_remove_connection() replies to waiting Disconnect() calls at once;
          * the property changes above go out when the loop is idle, after them. */
-        for (size_t i = 0; i < d->n_disconnect_msgs; i++) {
-                sti_reply_empty(d->disconnect_msgs[i]);
-                d->disconnect_msgs[i] = sd_bus_message_unref(d->disconnect_msgs[i]);
-        }
-        d->n_disconnect_msgs = 0;
+        reply_disconnects(si, d);
         sti_gatt_link_down(si, d);
         if (d->battery1) {
                 d->battery1 = false;
@@ -486,4 +517,8 @@ void sti_device_free_runtime(struct sti_dev *d) {
         for (size_t i = 0; i < d->n_disconnect_msgs; i++)
                 d->disconnect_msgs[i] = sd_bus_message_unref(d->disconnect_msgs[i]);
         d->n_disconnect_msgs = 0;
+        cancel(&d->late_reply_timer);
+        for (size_t i = 0; i < d->n_late_replies; i++)
+                d->late_replies[i] = sd_bus_message_unref(d->late_replies[i]);
+        d->n_late_replies = 0;
 }

@@ -70,6 +70,9 @@ static void usage(FILE *f) {
               "  --connect-delay MS     link set-up time of Connect (default 100)\n"
               "  --resolve-delay MS     service discovery after the reply (default 50)\n"
               "  --disconnect-delay MS  Disconnect's wait before dropping (default 2000)\n"
+              "  --disconnect-reply-delay MS\n"
+              "                         Disconnect's reply this long after the link drops\n"
+              "                         (its sockets hang up and signals go first; default 0)\n"
               "  --absent-timeout MS    Connect to a device that is off fails after\n"
               "                         this (default 5000)\n"
               "  --mtu N                ATT MTU (23..517, default 247)\n"
@@ -115,6 +118,7 @@ enum {
         OPT_CONNECT_DELAY,
         OPT_RESOLVE_DELAY,
         OPT_DISCONNECT_DELAY,
+        OPT_DISCONNECT_REPLY_DELAY,
         OPT_ABSENT,
         OPT_MTU,
         OPT_RSSI,
@@ -132,6 +136,7 @@ static int parse_args(int argc, char **argv, struct sti_options *o) {
                 {"connect-delay", required_argument, NULL, OPT_CONNECT_DELAY},
                 {"resolve-delay", required_argument, NULL, OPT_RESOLVE_DELAY},
                 {"disconnect-delay", required_argument, NULL, OPT_DISCONNECT_DELAY},
+                {"disconnect-reply-delay", required_argument, NULL, OPT_DISCONNECT_REPLY_DELAY},
                 {"absent-timeout", required_argument, NULL, OPT_ABSENT},
                 {"mtu", required_argument, NULL, OPT_MTU},
                 {"rssi-period", required_argument, NULL, OPT_RSSI},
@@ -199,6 +204,7 @@ static int parse_args(int argc, char **argv, struct sti_options *o) {
                 case OPT_CONNECT_DELAY:
                 case OPT_RESOLVE_DELAY:
                 case OPT_DISCONNECT_DELAY:
+                case OPT_DISCONNECT_REPLY_DELAY:
                 case OPT_ABSENT:
                 case OPT_RSSI:
                         if (!parse_u32(optarg, c == OPT_RSSI ? 10 : 0, 600000, &u)) {
@@ -212,6 +218,8 @@ static int parse_args(int argc, char **argv, struct sti_options *o) {
                                 o->resolve_delay_ms = u;
                         else if (c == OPT_DISCONNECT_DELAY)
                                 o->disconnect_delay_ms = u;
+                        else if (c == OPT_DISCONNECT_REPLY_DELAY)
+                                o->disconnect_reply_delay_ms = u;
                         else if (c == OPT_ABSENT)
                                 o->absent_timeout_ms = u;
                         else

@@ -97,6 +97,7 @@ struct sti_options {
         uint32_t connect_delay_ms;
         uint32_t resolve_delay_ms;
         uint32_t disconnect_delay_ms;
+        uint32_t disconnect_reply_delay_ms; /* the reply this long after the link drops */
         uint32_t absent_timeout_ms; /* Connect to a device that is off gives up after this */
         uint16_t mtu;
         uint32_t rssi_period_ms;
@@ -248,6 +249,10 @@ struct sti_dev {
         sd_event_source *disconnect_timer;
         sd_bus_message *disconnect_msgs[STI_MAX_PENDING];
         size_t n_disconnect_msgs;
+        /* Disconnect calls answered late (--disconnect-reply-delay) */
+        sd_event_source *late_reply_timer;
+        sd_bus_message *late_replies[STI_MAX_PENDING];
+        size_t n_late_replies;
         unsigned refuse_connects;
 
         /* GATT database. */
