@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "main/commands.h"
@@ -96,10 +97,29 @@ static void catch_signals(void (*handler)(int)) {
  * nor the temporary. */
 static int write_file(struct rc_sim *sim, const char *output) {
         size_t n = strlen(output) + 5;
-        char *tmp = malloc(n);
+        char *tmp;
+        struct stat st;
         FILE *f;
         int r;
 
+        /* a FIFO, a device (/dev/null), ...: written in place, never replaced by
+         * the renamed temporary (as root, `-o /dev/null` put a regular file of
+         * the whole trace in /dev's place) */
+        if (stat(output, &st) == 0 && !S_ISREG(st.st_mode)) {
+                f = fopen(output, "w");
+                if (!f) {
+                        r = -errno;
+                        rc_log_error("%s: %s", output, strerror(-r));
+                        return r;
+                }
+                r = rc_sim_write_trace(sim, f);
+                if (fclose(f) != 0 && r >= 0)
+                        r = -errno;
+                if (r < 0)
+                        rc_log_error("writing %s: %s", output, strerror(-r));
+                return r;
+        }
+        tmp = malloc(n);
         if (!tmp)
                 return -ENOMEM;
         snprintf(tmp, n, "%s.tmp", output);

@@ -18,10 +18,26 @@ expect_exit 3 "$rc" simulate "$tmp/huge.scn" -o "$tmp/huge.trace"
 grep -q "huge.scn:1: the devices' timelines add up to 14880 s, over 14400 s" "$tmp/err" ||
         { cat "$tmp/err" >&2; fail "the bound not said"; }
 [ ! -e "$tmp/huge.trace" ] && [ ! -e "$tmp/huge.trace.tmp" ] || fail "a file was written"
+# an output that is not a regular file (a FIFO, /dev/null) is written in place,
+# never replaced by the renamed temporary (run as root, `-o /dev/null` below once
+# put a regular file of the whole trace in /dev/null's place)
+"$rc" simulate "$src/scripts/scenarios/hold.scn" -o "$tmp/hold.trace" 2>/dev/null
+mkfifo "$tmp/fifo"
+cat "$tmp/fifo" >"$tmp/from-fifo" &
+reader=$!
+bg_pids+=("$reader")
+"$rc" simulate "$src/scripts/scenarios/hold.scn" -o "$tmp/fifo" 2>"$tmp/err" ||
+        { cat "$tmp/err" >&2; fail "simulate to a FIFO"; }
+[ -p "$tmp/fifo" ] || fail "the FIFO was replaced by a regular file"
+[ ! -e "$tmp/fifo.tmp" ] || fail "a temporary was left beside the FIFO"
+wait "$reader"
+cmp -s "$tmp/hold.trace" "$tmp/from-fifo" || fail "the trace read from the FIFO differs"
+
 # at the bound it is a scenario like any other
 sed -i 's/rest 1860/rest 1800/' "$tmp/huge.scn"
 "$rc" simulate "$tmp/huge.scn" -o /dev/null 2>"$tmp/err" ||
         { cat "$tmp/err" >&2; fail "8 x 1800 s refused"; }
+[ -c /dev/null ] || fail "/dev/null is no longer a device"
 
 # killed while writing: no FILE.tmp, no FILE
 printf '# rollcoach-scenario 1\nroller r AA:BB:CC:00:00:01 load_cell=yes\nr: rest 14000\n' \
