@@ -234,7 +234,25 @@ int rc_session_outputs_open(struct rc_session_outputs *o, const struct rc_sessio
                             bool events_default_stdout, bool line_buffered) {
         int r = rc_outputs_open(o, cli, events_default_stdout, line_buffered);
 
-        return r != RC_EXIT_OK ? r : rc_outputs_engine(o, cli, config, s, cli->routine, cli->step);
+        if (r != RC_EXIT_OK)
+                return r;
+        /* a directory named on the command line must be one: a typo would load
+         * nothing and pass, --strict or not (the default directories may be
+         * missing; the hub checks nothing here: a directory may come and go
+         * while it runs) */
+        for (unsigned i = 0; !cli->no_plugins && i < cli->n_dirs; i++) {
+                struct stat st;
+
+                if (stat(cli->dirs[i], &st) < 0) {
+                        rc_log_error("--plugins %s: %s", cli->dirs[i], strerror(errno));
+                        return RC_EXIT_USAGE;
+                }
+                if (!S_ISDIR(st.st_mode)) {
+                        rc_log_error("--plugins %s: not a directory", cli->dirs[i]);
+                        return RC_EXIT_USAGE;
+                }
+        }
+        return rc_outputs_engine(o, cli, config, s, cli->routine, cli->step);
 }
 
 /* Flush and close an output (standard output is only flushed). */

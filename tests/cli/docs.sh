@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every command in README.md and docs/ works as written: the shell snippets (```sh
-# blocks, and untagged blocks that start with a command) are extracted and run,
+# blocks, and untagged blocks that start with a command, or with a `$ ` prompt:
+# then only the prompted lines, the rest is their output) are extracted and run,
 # each must exit 0. (The configuration blocks, ```ini, are parsed by
 # tests/test_config.c, test_docs_blocks.)
 #
@@ -9,8 +10,10 @@
 #     source linked, build/ linked to this build directory, so nothing they write
 #     lands in the source tree (and the test checks that nothing did);
 #   - the files a snippet takes as the reader's own exist there: my-session.trace
-#     (the demo trace) and me.conf (config/rollcoach.conf); `rollcoach` is on PATH
-#     (this build's, as if installed); HOME is the scratch directory;
+#     (the demo trace) and me.conf (config/rollcoach.conf); the example plugin of
+#     docs/plugins.md, saved where it says (~/.config/rollcoach/plugins/
+#     hold-twenty.lua); `rollcoach` is on PATH (this build's, as if installed);
+#     HOME is the scratch directory;
 #   - the live hub (`rollcoach run` without --bus or --duration) runs against the
 #     BlueZ stand-in through DBUS_SYSTEM_BUS_ADDRESS, which it honours, and is
 #     stopped with SIGINT after 10 s (it runs until stopped);
@@ -28,13 +31,17 @@ rc=$1 src=$2 bin=$3
 [ -r "$bin/demo-lower-back.trace" ] || fail "no demo trace in $bin"
 work=$tmp/tree
 mkdir -p "$work" "$tmp/snippets" "$tmp/home"
-for e in "$src"/* "$src"/.clang-format; do
+for e in "$src"/* "$src"/.clang-format "$src"/.luacheckrc; do
         [ "$(basename "$e")" = build ] || ln -s "$e" "$work/"
 done
 ln -s "$bin" "$work/build"
 cp "$bin/demo-lower-back.trace" "$work/my-session.trace"
 cp "$src/config/rollcoach.conf" "$work/me.conf"
 export HOME=$tmp/home XDG_CONFIG_HOME=$tmp/home/.config PATH=$bin:$PATH
+mkdir -p "$HOME/.config/rollcoach/plugins"
+awk '/^<!-- example-plugin/ { m = 1; next } m && /^```lua/ { inb = 1; next } inb && /^```/ { exit } inb' \
+        "$src/docs/plugins.md" >"$HOME/.config/rollcoach/plugins/hold-twenty.lua"
+[ -s "$HOME/.config/rollcoach/plugins/hold-twenty.lua" ] || fail "no example plugin in docs/plugins.md"
 before=$(cd "$src" && git status --porcelain --untracked-files=all 2>/dev/null || true)
 
 # The blocks, one file each, named by where they are: FILE:LINE.
@@ -48,7 +55,7 @@ for f in "$src"/README.md "$src"/docs/*.md "$src"/docs/spec/*.md; do
                                 next
                         }
                         inb = 0
-                        keep = lang == "sh" || (lang == "" && first ~ /^(rollcoach|build\/|scripts\/|git) /)
+                        keep = lang == "sh" || (lang == "" && first ~ /^(\$|rollcoach|build\/|scripts\/|git|luacheck|jq|grep) /)
                         flush(); next
                 }
                 inb {
@@ -78,6 +85,11 @@ skip_reason() { # LINE: why it is not run, or nothing
 ran=0 skipped=0
 for s in "$tmp"/snippets/*.sh; do
         where=$(head -n 1 "$s" | cut -c3-)
+        # a transcript (`$ command`, then its output): the commands alone
+        if sed -n 2p "$s" | grep -q '^\$ '; then
+                { head -n 1 "$s"; sed -n 's/^\$ //p' "$s"; } >"$s.cmds"
+                mv "$s.cmds" "$s"
+        fi
         # the command lines: continuations joined, comments and blanks left out
         cmds=$(sed -e :a -e '/\\$/N; s/\\\n//; ta' "$s" | sed -e 's/[ \t]#.*//' -e '/^[ \t]*#/d' -e '/^[ \t]*$/d')
         n_cmds=$(printf '%s\n' "$cmds" | wc -l)
@@ -104,8 +116,9 @@ for s in "$tmp"/snippets/*.sh; do
         [ "$st" -eq 0 ] || { cat "$s.run" "$tmp/err" >&2; fail "$where exited $st"; }
         ran=$((ran + 1))
 done
-# README: the stand-in snippet, replay (twice), simulate, the live hub; plugins.md: 2
-[ "$ran" -ge 7 ] || fail "only $ran snippets ran: is the extraction broken?"
+# README: the stand-in snippet, replay (twice), simulate, the live hub; plugins.md:
+# luacheck, simulate, replay, the transcript (grep, jq), --strict
+[ "$ran" -ge 10 ] || fail "only $ran snippets ran: is the extraction broken?"
 [ "$skipped" -ge 3 ] || fail "only $skipped snippets skipped: is the extraction broken?"
 
 # what the snippets wrote is in the scratch tree, not in the source tree

@@ -78,4 +78,11 @@ coach.plugin{name = "failing", api = 1}
 coach.on("device", function(ev) error("deliberate") end)
 LUA
 expect_exit 4 "$rc" replay "$trace" --plugins "$tmp/plugins" --strict -q -a /dev/null
+# a --plugins directory that is not one is a usage error, not an empty run that
+# passes --strict (a typo in a plugin's CI loaded nothing and exited 0)
+expect_exit 2 "$rc" replay "$trace" --plugins "$tmp/no-such-dir" --strict -q -a /dev/null
+grep -q "^rollcoach replay: error: --plugins $tmp/no-such-dir: No such file or directory" \
+        "$tmp/err" || fail "a missing --plugins directory: $(cat "$tmp/err")"
+expect_exit 2 "$rc" replay "$trace" --plugins "$tmp/plugins/broken.lua" -q -a /dev/null
+grep -q "not a directory" "$tmp/err" || fail "a file as --plugins: $(cat "$tmp/err")"
 echo "inputs CLI: ok"
