@@ -33,6 +33,7 @@
 #include "outputs/button.h"
 #include "outputs/leds.h"
 #include "outputs/voice.h"
+#include "util/exit.h"
 
 struct rc_hub;
 
