@@ -27,6 +27,7 @@
 #include "hub/hub.h"
 #include "rc_standin.h"
 #include "sim/sim.h"
+#include "util/log.h"
 
 #define ROLLER "C4:7F:51:0A:20:01"
 
@@ -541,7 +542,7 @@ static void test_refused_connects(void **state) {
         hub_end(&R, "stopped");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lifecycle),
                 cmocka_unit_test(test_no_bus),
@@ -555,5 +556,8 @@ int main(void) {
                 cmocka_unit_test(test_refused_connects),
         };
 
+        if (argc > 1)
+                cmocka_set_test_filter(argv[1]);
+        rc_log_set_max_level(getenv("RC_TEST_VERBOSE") ? RC_LOG_DEBUG : RC_LOG_ERR);
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
