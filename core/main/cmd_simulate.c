@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,15 +92,40 @@ static void catch_signals(void (*handler)(int)) {
                 sigaction(sigs[i], &sa, NULL);
 }
 
+/* Write the trace straight into `output`, which exists and is not a regular file
+ * (a device such as /dev/null, a FIFO, a terminal): renaming a temporary over it
+ * would replace it. */
+static int write_special(struct rc_sim *sim, const char *output) {
+        FILE *f = fopen(output, "w");
+        int r;
+
+        if (!f) {
+                r = -errno;
+                rc_log_error("%s: %s", output, strerror(-r));
+                return r;
+        }
+        r = rc_sim_write_trace(sim, f);
+        if (fclose(f) != 0 && r >= 0)
+                r = -errno;
+        if (r < 0)
+                rc_log_error("writing %s: %s", output, strerror(-r));
+        return r;
+}
+
 /* Write the trace to `output` through "output.tmp", renamed when complete, so a
  * failed or interrupted run never leaves a partial trace under the final name,
- * nor the temporary. */
+ * nor the temporary. An output that exists and is not a regular file is written
+ * directly (write_special). */
 static int write_file(struct rc_sim *sim, const char *output) {
         size_t n = strlen(output) + 5;
-        char *tmp = malloc(n);
+        struct stat st;
+        char *tmp;
         FILE *f;
         int r;
 
+        if (stat(output, &st) == 0 && !S_ISREG(st.st_mode))
+                return write_special(sim, output);
+        tmp = malloc(n);
         if (!tmp)
                 return -ENOMEM;
         snprintf(tmp, n, "%s.tmp", output);

@@ -18,10 +18,20 @@ expect_exit 3 "$rc" simulate "$tmp/huge.scn" -o "$tmp/huge.trace"
 grep -q "huge.scn:1: the devices' timelines add up to 14880 s, over 14400 s" "$tmp/err" ||
         { cat "$tmp/err" >&2; fail "the bound not said"; }
 [ ! -e "$tmp/huge.trace" ] && [ ! -e "$tmp/huge.trace.tmp" ] || fail "a file was written"
-# at the bound it is a scenario like any other
+# at the bound it is a scenario like any other; written here into a FIFO, which
+# must stay one: an output that is not a regular file (a FIFO, /dev/null) is
+# written directly, never replaced by the renamed temporary (as root, a rename
+# onto /dev/null would make it a regular file that fills the disk)
 sed -i 's/rest 1860/rest 1800/' "$tmp/huge.scn"
-"$rc" simulate "$tmp/huge.scn" -o /dev/null 2>"$tmp/err" ||
+mkfifo "$tmp/out.fifo"
+wc -c <"$tmp/out.fifo" >"$tmp/fifo.count" &
+bg_pids+=("$!")
+"$rc" simulate "$tmp/huge.scn" -o "$tmp/out.fifo" 2>"$tmp/err" ||
         { cat "$tmp/err" >&2; fail "8 x 1800 s refused"; }
+[ -p "$tmp/out.fifo" ] || fail "the FIFO given as output was replaced"
+wait "${bg_pids[-1]}"
+[ ! -e "$tmp/out.fifo.tmp" ] || fail "a temporary was left beside the FIFO"
+[ "$(cat "$tmp/fifo.count")" -gt 1000000 ] || fail "the trace did not go through the FIFO"
 
 # killed while writing: no FILE.tmp, no FILE
 printf '# rollcoach-scenario 1\nroller r AA:BB:CC:00:00:01 load_cell=yes\nr: rest 14000\n' \
