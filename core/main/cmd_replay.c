@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "analysis/session.h"
-#include "main/coaching.h"
+#include "hub/coaching.h"
 #include "main/commands.h"
 #include "replay/replay.h"
 #include "util/log.h"

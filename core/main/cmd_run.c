@@ -1,37 +1,25 @@
-/* rollcoach run — the hub: the BlueZ gateway feeding sessions live, on one libuv
- * loop, with the coaching spoken and shown (docs/headless.md); rollcoach record —
- * one session, also writing every notification to a trace that replays to the
- * same events. The sessions themselves: hub_session.c. */
+/* rollcoach run — the hub (hub/hub.h): the BlueZ gateway feeding sessions live,
+ * on one libuv loop, with the coaching spoken and shown (docs/headless.md);
+ * rollcoach record — one session, also writing every notification to a trace that
+ * replays to the same events. Here: the command line, the configuration merged
+ * with it, the process's signals, --duration, systemd's watchdog, and the report. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
-#include "analysis/session.h"
-#include "decode/gatt.h"
-#include "gateway/gateway.h"
-#include "gateway/uvbus.h"
-#include "main/coaching.h"
+#include "hub/hub.h"
 #include "main/commands.h"
-#include "main/hub.h"
-#include "outputs/button.h"
-#include "outputs/leds.h"
-#include "outputs/voice.h"
-#include "replay/trace.h"
 #include "util/log.h"
 #include "util/peak_rss.h"
 
 #define DEFAULT_CONFIG "/etc/rollcoach/rollcoach.conf"
-#define STOP_TIMEOUT_MS 4000 /* BlueZ answers Disconnect after its 2 s disconnect timer */
-#define RELOAD_DEBOUNCE_MS 300
-#define DRAIN_MS 8000 /* stopping: the goodbye, or a pain stop's advice, said in full */
 
 enum {
         OPT_BUS = RC_OPT__NEXT,
@@ -92,356 +80,6 @@ static void usage(FILE *f, const char *command) {
                    "2 bad command line, 3 configuration errors.\n");
 }
 
-/* the gateway stamps notifications with real µs since t0_us; the session clock
- * follows the data's device time when it comes faster than that */
-int64_t rc_hub_now_ms(const struct rc_hub *h) {
-        return rc_dataclock_now(&h->clock, (int64_t)(rc_uvbus_now_us() - h->t0_us)) / 1000;
-}
-
-static double cpu_us(void) {
-        struct rusage ru;
-
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-/* ---- what the hub says ---------------------------------------------------------------- */
-
-void rc_hub_say(struct rc_hub *h, const char *key, const char *text, enum rc_priority p) {
-        struct rc_action a = {.kind = RC_ACTION_SAY, .t_ms = rc_hub_now_ms(h), .plugin = "hub"};
-
-        a.say.key = key;
-        a.say.text = text;
-        a.say.priority = p;
-        if (h->out.actions.f)
-                rc_jsonl_write_action(&a, &h->out.actions);
-        if (h->voice)
-                rc_voice_say(h->voice, key, text, p);
-}
-
-void rc_hub_led(struct rc_hub *h, enum rc_led_pattern pattern) {
-        struct rc_action a = {.kind = RC_ACTION_LED, .t_ms = rc_hub_now_ms(h), .plugin = "hub"};
-
-        a.led.pattern = pattern;
-        if (h->out.actions.f && !h->once) /* one session: the plugins' actions only */
-                rc_jsonl_write_action(&a, &h->out.actions);
-        if (h->leds)
-                rc_leds_set(h->leds, pattern);
-}
-
-void rc_hub_feedback_sinks(struct rc_hub *h, struct rc_engine *e) {
-        if (h->voice)
-                rc_engine_add_sink(e, rc_voice_action, h->voice);
-        if (h->leds)
-                rc_engine_add_sink(e, rc_leds_action, h->leds);
-}
-
-/* ---- the voice, the LEDs and the button ----------------------------------------------------- */
-
-static void on_button(enum rc_press press, void *userdata) {
-        struct rc_hub *h = userdata;
-
-        if (h->stopping)
-                return;
-        rc_log_info("hub button: %s press", rc_press_name(press));
-        rc_hub_press(h, press);
-}
-
-/* mkdir -p DIR (mode 0755): the WAVs' directory, made if missing. 0 or -errno. */
-static int make_dirs(const char *dir) {
-        char path[RC_CONFIG_PATH_MAX];
-
-        if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-                return -ENAMETOOLONG;
-        for (char *p = path + 1;; p++) {
-                if (*p != '/' && *p != '\0')
-                        continue;
-                char c = *p;
-
-                *p = '\0';
-                if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = c;
-                if (c == '\0')
-                        return 0;
-        }
-}
-
-/* Start what the configuration asks for. The voice is needed (a hub without a
- * screen is silent without it): RC_EXIT_INPUT if it cannot start. LEDs and the
- * button that cannot start are reported and left out: the coaching goes on. */
-static int feedback_start(struct rc_hub *h) {
-        struct rc_voice_opts vo = {.loop = h->loop, .config = h->config.voice};
-        int r;
-
-        if (h->voice_timeline_path) {
-                h->voice_timeline = fopen(h->voice_timeline_path, "w");
-                if (!h->voice_timeline) {
-                        rc_log_error("%s: %s", h->voice_timeline_path, strerror(errno));
-                        return RC_EXIT_FAILURE;
-                }
-                setvbuf(h->voice_timeline, NULL, _IOLBF, 0);
-                vo.timeline = h->voice_timeline;
-        }
-        if (h->config.voice.output == RC_VOICE_WAV && h->config.voice.wav_dir[0]) {
-                r = make_dirs(h->config.voice.wav_dir);
-                if (r < 0) {
-                        rc_log_error("[voice] wav_dir %s: cannot create it: %s",
-                                     h->config.voice.wav_dir, strerror(-r));
-                        return RC_EXIT_INPUT;
-                }
-        }
-        r = rc_voice_new(&vo, &h->voice);
-        if (r < 0) {
-                rc_log_error("[voice]: the voice cannot start: %s", strerror(-r));
-                return r == -EINVAL ? RC_EXIT_INPUT : RC_EXIT_FAILURE;
-        }
-        if (h->config.leds.backend != RC_LEDS_OFF) {
-                r = rc_leds_new(h->loop, &h->config.leds, &h->leds);
-                if (r < 0) {
-                        rc_log_error("[leds]: no LEDs (%s); the coaching goes on without them",
-                                     strerror(-r));
-                        h->leds = NULL;
-                }
-        }
-        if (h->config.button.enabled) {
-                r = rc_button_new(h->loop, &h->config.button, on_button, h, &h->button);
-                if (r < 0) {
-                        rc_log_error("[button]: no hub button (%s); the roller's button still "
-                                     "works",
-                                     strerror(-r));
-                        h->button = NULL;
-                }
-        }
-        return RC_EXIT_OK;
-}
-
-static void close_handle(uv_handle_t *handle) {
-        if (!uv_is_closing(handle))
-                uv_close(handle, NULL);
-}
-
-/* The loop runs until their handles are closed: no callback needed. */
-static void feedback_close(struct rc_hub *h) {
-        close_handle((uv_handle_t *)&h->drain_timer);
-        if (h->voice)
-                rc_voice_close(h->voice, NULL, NULL);
-        if (h->leds)
-                rc_leds_close(h->leds, NULL, NULL);
-        if (h->button)
-                rc_button_close(h->button, NULL, NULL);
-}
-
-static void on_drain(uv_timer_t *t) {
-        struct rc_hub *h = t->data;
-        bool speaking = h->voice && !rc_voice_idle(h->voice);
-
-        if (speaking && rc_hub_now_ms(h) < h->drain_deadline_ms)
-                return;
-        if (speaking)
-                rc_log_warning("stopping: the voice was still speaking after %d s: cut off",
-                               DRAIN_MS / 1000);
-        feedback_close(h);
-}
-
-static void feedback_free(struct rc_hub *h) {
-        rc_voice_free(h->voice);
-        rc_leds_free(h->leds);
-        rc_button_free(h->button);
-        h->voice = NULL;
-        h->leds = NULL;
-        h->button = NULL;
-        if (h->voice_timeline)
-                fclose(h->voice_timeline);
-        h->voice_timeline = NULL;
-}
-
-/* ---- shutting down ------------------------------------------------------------------ */
-
-static void on_gateway_stopped(void *userdata) {
-        struct rc_hub *h = userdata;
-
-        close_handle((uv_handle_t *)&h->sigterm);
-        close_handle((uv_handle_t *)&h->sigint);
-        close_handle((uv_handle_t *)&h->engine_timer);
-        close_handle((uv_handle_t *)&h->watchdog_timer);
-        close_handle((uv_handle_t *)&h->ready_timer);
-        close_handle((uv_handle_t *)&h->duration_timer);
-        close_handle((uv_handle_t *)&h->reload_timer);
-        for (unsigned i = 0; i < h->n_watch; i++)
-                close_handle((uv_handle_t *)&h->watch[i]);
-        rc_hub_sessions_close(h);
-        /* the last words (goodbye, a pain stop's advice) are said in full, within reason */
-        h->drain_deadline_ms = rc_hub_now_ms(h) + DRAIN_MS;
-        uv_timer_start(&h->drain_timer, on_drain, 0, 50);
-}
-
-void rc_hub_stop(struct rc_hub *h, const char *reason) {
-        if (h->stopping)
-                return;
-        h->stopping = true;
-        if (h->n_notifications) {
-                h->cpu_streaming_us = cpu_us() - h->cpu_first_us;
-                h->n_streamed = h->n_notifications - 1; /* after the first */
-        }
-        rc_log_notice("stopping: %s", reason);
-        sd_notify(0, "STOPPING=1");
-        rc_hub_end_session(h, "stopped");
-        if (h->gw)
-                rc_gateway_stop(h->gw, STOP_TIMEOUT_MS, on_gateway_stopped, h);
-        else
-                on_gateway_stopped(h);
-}
-
-static void on_signal(uv_signal_t *s, int signum) {
-        rc_hub_stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
-}
-
-static void on_duration(uv_timer_t *t) {
-        rc_hub_stop(t->data, "--duration elapsed");
-}
-
-/* ---- the session clock: plugin timers on it, whatever the data's speed ---------------- */
-
-static void on_engine_timer(uv_timer_t *t) {
-        struct rc_hub *h = t->data;
-
-        if (!h->out.engine)
-                return;
-        rc_engine_advance(h->out.engine, rc_hub_now_ms(h));
-        rc_hub_settle(h); /* a timer may have ended the session (coach.stop) */
-        rc_hub_schedule_engine(h);
-}
-
-void rc_hub_schedule_engine(struct rc_hub *h) {
-        int64_t due;
-
-        if (!h->out.engine || h->stopping) {
-                uv_timer_stop(&h->engine_timer);
-                return;
-        }
-        due = rc_engine_next_due(h->out.engine);
-        if (due == INT64_MAX) {
-                uv_timer_stop(&h->engine_timer);
-                return;
-        }
-        /* real ms until the session clock reads `due` (rounded up: never early) */
-        due = rc_dataclock_real_until(&h->clock, (int64_t)(rc_uvbus_now_us() - h->t0_us),
-                                      due * 1000);
-        uv_timer_start(&h->engine_timer, on_engine_timer, (uint64_t)(due + 999) / 1000, 0);
-}
-
-/* ---- notifications in ------------------------------------------------------------------ */
-
-/* The session clock follows one roller's (else body clip's) IMU times. */
-static void follow_device_time(struct rc_hub *h, const struct rc_notification *n) {
-        enum rc_char c = rc_gatt_char_from_uuid(&n->uuid);
-        struct rc_imu_batch b;
-        enum rc_decode_reason why;
-
-        if (n->what != RC_WHAT_VALUE || (c != RC_CHAR_ROLLER_IMU && c != RC_CHAR_BODY_IMU) ||
-            rc_decode_imu(n->data, n->len, c == RC_CHAR_BODY_IMU, &b, &why) < 0)
-                return;
-        if (!h->clock_dev_set) {
-                h->clock_dev = n->addr;
-                h->clock_dev_set = true;
-        }
-        if (rc_addr_equal(&h->clock_dev, &n->addr))
-                rc_dataclock_observe(&h->clock, (int64_t)n->t_us, b.t0_us);
-}
-
-static void on_notification(const struct rc_notification *n, void *userdata) {
-        struct rc_hub *h = userdata;
-        struct rc_notification m = *n;
-
-        if (h->stopping)
-                return; /* e.g. the disconnects while stopping: not part of a session */
-        if (h->n_notifications++ == 0)
-                h->cpu_first_us = cpu_us();
-        follow_device_time(h, n);
-        m.t_us = (uint64_t)rc_dataclock_now(&h->clock, (int64_t)n->t_us);
-        rc_hub_notification(h, &m);
-}
-
-/* ---- systemd ---------------------------------------------------------------------------- */
-
-static void on_ready_timer(uv_timer_t *t) {
-        struct rc_hub *h = t->data;
-
-        if (!h->ready_sent && h->gw && rc_gateway_ready(h->gw)) {
-                h->ready_sent = true;
-                sd_notify(0, "READY=1\nSTATUS=Looking for the roller, body clip and strap");
-                uv_timer_stop(t);
-        }
-}
-
-static void on_watchdog(uv_timer_t *t) {
-        (void)t;
-        sd_notify(0, "WATCHDOG=1");
-}
-
-/* ---- hot reload --------------------------------------------------------------------------- */
-
-static void on_reload_timer(uv_timer_t *t) {
-        struct rc_hub *h = t->data;
-
-        /* between sessions there is nothing to reload: the next session loads the files */
-        for (unsigned i = 0; h->out.engine && i < h->n_reloads; i++) {
-                struct stat st;
-
-                if (stat(h->reloads[i], &st) == 0)
-                        rc_engine_reload(h->out.engine, h->reloads[i]);
-        }
-        h->n_reloads = 0;
-        rc_hub_schedule_engine(h);
-}
-
-static void on_plugin_dir_event(uv_fs_event_t *w, const char *filename, int events, int status) {
-        struct rc_hub *h = w->data;
-        char dir[4096], path[4096];
-        size_t dir_len = sizeof(dir), n;
-
-        (void)events;
-        if (status < 0 || !filename || (n = strlen(filename)) < 5 ||
-            strcmp(filename + n - 4, ".lua") != 0 || filename[0] == '.')
-                return;
-        if (uv_fs_event_getpath(w, dir, &dir_len) < 0)
-                return;
-        snprintf(path, sizeof(path), "%.*s/%s", (int)dir_len, dir, filename);
-        for (unsigned i = 0; i < h->n_reloads; i++)
-                if (strcmp(h->reloads[i], path) == 0)
-                        goto debounce;
-        if (h->n_reloads < RC_HUB_MAX_RELOADS)
-                snprintf(h->reloads[h->n_reloads++], sizeof(h->reloads[0]), "%s", path);
-debounce:
-        /* editors write a file in several steps: wait for them to finish */
-        uv_timer_start(&h->reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
-}
-
-static void watch_plugins(struct rc_hub *h) {
-        const char *dirs[RC_ENGINE_MAX_DIRS];
-        static char user_dir[4096];
-        unsigned n;
-
-        if (h->cli.no_plugins)
-                return;
-        n = rc_plugin_dirs(&h->cli, &h->config, dirs, user_dir, sizeof(user_dir));
-        for (unsigned i = 0; i < n; i++) {
-                uv_fs_event_t *w = &h->watch[h->n_watch];
-                struct stat st;
-
-                if (stat(dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
-                        continue; /* a default directory nobody made */
-                uv_fs_event_init(h->loop, w);
-                w->data = h;
-                h->n_watch++; /* closed with the others, started or not */
-                if (uv_fs_event_start(w, on_plugin_dir_event, dirs[i], 0) < 0)
-                        rc_log_warning("%s: cannot watch it: plugins there will not reload",
-                                       dirs[i]);
-        }
-}
-
 /* ---- the command ------------------------------------------------------------------------- */
 
 static int parse_device(struct rc_gateway_opts *go, const char *arg) {
@@ -466,69 +104,98 @@ static int parse_device(struct rc_gateway_opts *go, const char *arg) {
 /* The hub's own cost (for the gateway benchmark): CPU per notification while
  * streaming (from the first notification to the stop: start-up and shutdown left
  * out), the whole run's CPU, and peak RSS. */
-static void report_usage(const struct rc_hub *h) {
-        uint64_t n = h->n_streamed;
+static void report_usage(const struct rc_hub_stats *st) {
+        uint64_t n = st->streamed;
         long peak_kb = -1; /* -1: unknown */
 
         (void)rc_peak_rss_kb(&peak_kb);
         fprintf(stderr,
                 "usage: notifications=%llu cpu_us=%.0f us_per_notification=%.2f "
                 "total_cpu_us=%.0f peak_rss_kb=%ld\n",
-                (unsigned long long)n, h->cpu_streaming_us,
-                n ? h->cpu_streaming_us / (double)n : 0.0, cpu_us(), peak_kb);
+                (unsigned long long)n, st->cpu_streaming_us,
+                n ? st->cpu_streaming_us / (double)n : 0.0, st->cpu_total_us, peak_kb);
 }
 
 static void report(const struct rc_hub *h) {
-        struct rc_gateway_stats gs;
+        struct rc_hub_stats st;
+        const struct rc_gateway_stats *gs = &st.gateway;
 
-        rc_gateway_stats(h->gw, &gs);
+        rc_hub_stats(h, &st);
         fprintf(stderr,
                 "hub: %u sessions; bluez: %llu connections, %llu failed attempts, %llu "
                 "disconnects, %llu bluetoothd restarts; notifications: %llu by fd, %llu by "
                 "signal; %llu malformed replies\n",
-                h->sessions, (unsigned long long)gs.connects,
-                (unsigned long long)gs.connect_failures, (unsigned long long)gs.disconnects,
-                (unsigned long long)gs.bluez_restarts, (unsigned long long)gs.via_fd,
-                (unsigned long long)gs.via_signal, (unsigned long long)gs.malformed);
-        if (h->voice) {
-                struct rc_voice_stats vs;
+                st.sessions, (unsigned long long)gs->connects,
+                (unsigned long long)gs->connect_failures, (unsigned long long)gs->disconnects,
+                (unsigned long long)gs->bluez_restarts, (unsigned long long)gs->via_fd,
+                (unsigned long long)gs->via_signal, (unsigned long long)gs->malformed);
+        if (st.has_voice) {
+                const struct rc_voice_stats *vs = &st.voice;
 
-                rc_voice_stats(h->voice, &vs);
                 fprintf(stderr,
                         "voice: %llu said, %llu cut off, %llu repeats held back, %llu replaced "
                         "by a newer text, %llu stale dropped, %llu dropped and %llu refused for "
                         "room, %llu failed",
-                        (unsigned long long)vs.said, (unsigned long long)vs.cut,
-                        (unsigned long long)vs.repeats, (unsigned long long)vs.replaced,
-                        (unsigned long long)vs.dropped_stale, (unsigned long long)vs.dropped_full,
-                        (unsigned long long)vs.refused_full, (unsigned long long)vs.failed);
-                if (vs.said)
+                        (unsigned long long)vs->said, (unsigned long long)vs->cut,
+                        (unsigned long long)vs->repeats, (unsigned long long)vs->replaced,
+                        (unsigned long long)vs->dropped_stale, (unsigned long long)vs->dropped_full,
+                        (unsigned long long)vs->refused_full, (unsigned long long)vs->failed);
+                if (vs->said)
                         fprintf(stderr,
                                 "; say to first sample: min %.0f ms, median %.0f ms, max %.0f "
                                 "ms",
-                                vs.latency_min_ms, vs.latency_median_ms, vs.latency_max_ms);
-                if (!isnan(vs.safety_latency_max_ms))
-                        fprintf(stderr, " (safety: max %.0f ms)", vs.safety_latency_max_ms);
+                                vs->latency_min_ms, vs->latency_median_ms, vs->latency_max_ms);
+                if (!isnan(vs->safety_latency_max_ms))
+                        fprintf(stderr, " (safety: max %.0f ms)", vs->safety_latency_max_ms);
                 fputc('\n', stderr);
         }
-        if (h->leds) {
-                struct rc_leds_stats ls;
-
-                rc_leds_stats(h->leds, &ls);
+        if (st.has_leds)
                 fprintf(stderr, "leds: %llu changes, %llu write errors\n",
-                        (unsigned long long)ls.changes, (unsigned long long)ls.write_errors);
-        }
-        if (h->button) {
-                struct rc_button_stats bs;
-
-                rc_button_stats(h->button, &bs);
+                        (unsigned long long)st.leds.changes,
+                        (unsigned long long)st.leds.write_errors);
+        if (st.has_button)
                 fprintf(stderr,
                         "hub button: %llu short, %llu long, %llu double presses; %llu bounces "
                         "ignored\n",
-                        (unsigned long long)bs.shorts, (unsigned long long)bs.longs,
-                        (unsigned long long)bs.doubles, (unsigned long long)bs.bounces);
-        }
-        report_usage(h);
+                        (unsigned long long)st.button.shorts, (unsigned long long)st.button.longs,
+                        (unsigned long long)st.button.doubles,
+                        (unsigned long long)st.button.bounces);
+        report_usage(&st);
+}
+
+/* ---- what the program keeps on the loop: signals, --duration, the watchdog ------------- */
+
+struct program {
+        struct rc_hub *hub;
+        uv_signal_t sigterm, sigint;
+        uv_timer_t watchdog_timer, duration_timer;
+};
+
+static void on_signal(uv_signal_t *s, int signum) {
+        struct program *p = s->data;
+
+        rc_hub_stop(p->hub, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_duration(uv_timer_t *t) {
+        struct program *p = t->data;
+
+        rc_hub_stop(p->hub, "--duration elapsed");
+}
+
+static void on_watchdog(uv_timer_t *t) {
+        (void)t;
+        sd_notify(0, "WATCHDOG=1");
+}
+
+/* the hub has stopped: close ours, so that the loop runs out */
+static void on_hub_stop(void *userdata) {
+        struct program *p = userdata;
+
+        uv_close((uv_handle_t *)&p->sigterm, NULL);
+        uv_close((uv_handle_t *)&p->sigint, NULL);
+        uv_close((uv_handle_t *)&p->watchdog_timer, NULL);
+        uv_close((uv_handle_t *)&p->duration_timer, NULL);
 }
 
 static int hub_main(int argc, char **argv, const char *command) {
@@ -546,8 +213,9 @@ static int hub_main(int argc, char **argv, const char *command) {
                 {"voice-timeline", required_argument, NULL, OPT_VOICE_TIMELINE},
                 {0},
         };
-        struct rc_hub *h = calloc(1, sizeof(*h));
-        struct rc_gateway_opts go = {0}, cli_devices = {0};
+        struct rc_hub_opts o = {0};
+        struct rc_gateway_opts *go = &o.gateway, cli_devices = {0};
+        struct program p = {0};
         const char *config_path = NULL, *wav_dir = NULL;
         int voice_output = -1; /* enum rc_voice_output, over [voice] output */
         struct stat st;
@@ -556,15 +224,13 @@ static int hub_main(int argc, char **argv, const char *command) {
         int c, r, ret = RC_EXIT_USAGE;
         bool record = strcmp(command, "record") == 0;
 
-        if (!h)
-                return RC_EXIT_FAILURE;
-        h->command = command;
-        h->loop = uv_default_loop();
-        h->once = record;
-        rc_session_cli_init(&h->cli);
+        o.command = command;
+        o.loop = uv_default_loop();
+        o.once = record;
+        rc_session_cli_init(&o.cli);
         optind = 1;
         while ((c = getopt_long(argc, argv, RC_SESSION_SHORT "c:", options, NULL)) != -1) {
-                r = rc_session_cli_option(&h->cli, c, optarg, command);
+                r = rc_session_cli_option(&o.cli, c, optarg, command);
                 if (r < 0)
                         goto bad_usage;
                 if (r > 0)
@@ -574,7 +240,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                         config_path = optarg;
                         break;
                 case OPT_BUS:
-                        go.bus_address = optarg;
+                        go->bus_address = optarg;
                         break;
                 case OPT_DEVICE:
                         if (parse_device(&cli_devices, optarg) < 0) {
@@ -586,7 +252,7 @@ static int hub_main(int argc, char **argv, const char *command) {
                         }
                         break;
                 case OPT_NO_ACQUIRE:
-                        go.no_acquire = true;
+                        go->no_acquire = true;
                         break;
                 case OPT_DURATION: {
                         char *end;
@@ -606,9 +272,9 @@ static int hub_main(int argc, char **argv, const char *command) {
                                                 "for run (record is one session)\n");
                                 goto bad_usage;
                         }
-                        h->once = true;
+                        o.once = true;
                         if (c == OPT_RECORD)
-                                h->record_path = optarg;
+                                o.record_path = optarg;
                         break;
                 case OPT_VOICE:
                         voice_output = rc_voice_output_from_name(optarg);
@@ -621,14 +287,14 @@ static int hub_main(int argc, char **argv, const char *command) {
                         }
                         break;
                 case OPT_WAV_DIR:
-                        if (strlen(optarg) >= sizeof(h->config.voice.wav_dir)) {
+                        if (strlen(optarg) >= sizeof(o.config.voice.wav_dir)) {
                                 fprintf(stderr, "rollcoach %s: --wav-dir: too long\n", command);
                                 goto bad_usage;
                         }
                         wav_dir = optarg;
                         break;
                 case OPT_VOICE_TIMELINE:
-                        h->voice_timeline_path = optarg;
+                        o.voice_timeline_path = optarg;
                         break;
                 case 'h':
                         usage(stdout, command);
@@ -643,110 +309,64 @@ static int hub_main(int argc, char **argv, const char *command) {
                         fprintf(stderr, "rollcoach record: expected one TRACE argument\n");
                         goto bad_usage;
                 }
-                h->record_path = argv[optind++];
+                o.record_path = argv[optind++];
         }
         if (optind != argc) {
                 fprintf(stderr, "rollcoach %s: unexpected argument '%s'\n", command, argv[optind]);
                 goto bad_usage;
         }
-        if (rc_session_cli_check(&h->cli, command) < 0)
+        if (rc_session_cli_check(&o.cli, command) < 0)
                 goto bad_usage;
         if (!config_path && stat(DEFAULT_CONFIG, &st) == 0)
                 config_path = DEFAULT_CONFIG;
-        ret = rc_load_config(&h->config, config_path);
+        ret = rc_load_config(&o.config, config_path);
         if (ret != RC_EXIT_OK)
                 goto out_usage;
         if (voice_output >= 0)
-                h->config.voice.output = voice_output;
+                o.config.voice.output = voice_output;
         if (wav_dir)
-                snprintf(h->config.voice.wav_dir, sizeof(h->config.voice.wav_dir), "%s", wav_dir);
-
-        ret = rc_outputs_open(&h->out, &h->cli, false, true);
-        if (ret != RC_EXIT_OK)
-                goto out;
-        if (h->record_path) {
-                h->record = fopen(h->record_path, "w");
-                if (!h->record || rc_trace_write_header(h->record) < 0) {
-                        rc_log_error("%s: %s", h->record_path, strerror(errno));
-                        ret = RC_EXIT_FAILURE;
-                        goto out;
-                }
-        }
+                snprintf(o.config.voice.wav_dir, sizeof(o.config.voice.wav_dir), "%s", wav_dir);
 
         /* devices: --device over [devices] */
-        go.all = cli_devices.all;
+        go->all = cli_devices.all;
         for (unsigned k = RC_KIND_ROLLER; k <= RC_KIND_HR; k++) {
                 if (cli_devices.has_want[k]) {
-                        go.want[k] = cli_devices.want[k];
-                        go.has_want[k] = true;
-                } else if (h->config.devices.has[k]) {
-                        memcpy(go.want[k].b, h->config.devices.addr[k], 6);
-                        go.has_want[k] = true;
+                        go->want[k] = cli_devices.want[k];
+                        go->has_want[k] = true;
+                } else if (o.config.devices.has[k]) {
+                        memcpy(go->want[k].b, o.config.devices.addr[k], 6);
+                        go->has_want[k] = true;
                 }
         }
-        h->t0_us = rc_uvbus_now_us();
-        rc_dataclock_init(&h->clock);
-        uv_timer_init(h->loop, &h->engine_timer);
-        uv_timer_init(h->loop, &h->drain_timer);
-        h->engine_timer.data = h->drain_timer.data = h;
-        ret = feedback_start(h);
+        o.on_stop = on_hub_stop;
+        o.userdata = &p;
+        ret = rc_hub_new(&o, &p.hub);
         if (ret != RC_EXIT_OK)
-                goto out_close;
-        rc_hub_sessions_init(h);
-        go.loop = h->loop;
-        go.notify = on_notification;
-        go.userdata = h;
-        go.t0_us = h->t0_us;
-        if (rc_gateway_start(&go, &h->gw) < 0) {
-                ret = RC_EXIT_FAILURE;
-                rc_hub_sessions_close(h);
-                goto out_close;
-        }
+                goto out_loop;
 
-        uv_signal_init(h->loop, &h->sigterm);
-        uv_signal_init(h->loop, &h->sigint);
-        h->sigterm.data = h->sigint.data = h;
-        uv_signal_start(&h->sigterm, on_signal, SIGTERM);
-        uv_signal_start(&h->sigint, on_signal, SIGINT);
-        uv_timer_init(h->loop, &h->watchdog_timer);
-        uv_timer_init(h->loop, &h->ready_timer);
-        uv_timer_init(h->loop, &h->duration_timer);
-        uv_timer_init(h->loop, &h->reload_timer);
-        h->watchdog_timer.data = h->ready_timer.data = h;
-        h->duration_timer.data = h->reload_timer.data = h;
-        uv_timer_start(&h->ready_timer, on_ready_timer, 50, 50);
+        uv_signal_init(o.loop, &p.sigterm);
+        uv_signal_init(o.loop, &p.sigint);
+        p.sigterm.data = p.sigint.data = &p;
+        uv_signal_start(&p.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&p.sigint, on_signal, SIGINT);
+        uv_timer_init(o.loop, &p.watchdog_timer);
+        uv_timer_init(o.loop, &p.duration_timer);
+        p.watchdog_timer.data = p.duration_timer.data = &p;
         if (sd_watchdog_enabled(0, &watchdog_us) > 0)
-                uv_timer_start(&h->watchdog_timer, on_watchdog, watchdog_us / 2000,
+                uv_timer_start(&p.watchdog_timer, on_watchdog, watchdog_us / 2000,
                                watchdog_us / 2000);
         if (duration > 0)
-                uv_timer_start(&h->duration_timer, on_duration, (uint64_t)(duration * 1000), 0);
-        watch_plugins(h);
-        rc_log_notice("%s: started (%s; %s)", command, h->routine ? h->routine : "free sessions",
-                      h->once ? "one session" : "sessions start by themselves");
+                uv_timer_start(&p.duration_timer, on_duration, (uint64_t)(duration * 1000), 0);
 
-        uv_run(h->loop, UV_RUN_DEFAULT);
-        ret = RC_EXIT_OK;
-        if (!h->cli.quiet)
-                report(h);
-        goto out;
-out_close: /* the hub could not start: what was started, closed */
-        close_handle((uv_handle_t *)&h->engine_timer);
-        feedback_close(h);
-        uv_run(h->loop, UV_RUN_DEFAULT);
-out:
-        feedback_free(h);
-        rc_gateway_free(h->gw);
-        if (h->record && (fclose(h->record) != 0 || h->record_failed) && ret == RC_EXIT_OK) {
-                rc_log_error("%s: the trace is incomplete", h->record_path);
-                ret = RC_EXIT_FAILURE;
-        }
-        ret = rc_session_outputs_close(&h->out, &h->cli, ret);
-        uv_loop_close(h->loop);
+        uv_run(o.loop, UV_RUN_DEFAULT);
+        if (!o.cli.quiet)
+                report(p.hub);
+        ret = rc_hub_free(p.hub) < 0 ? RC_EXIT_FAILURE : RC_EXIT_OK;
+out_loop:
+        uv_loop_close(o.loop);
 out_usage:
-        free(h);
         return ret;
 bad_usage:
-        free(h);
         return rc_cmd_bad_usage(command);
 }
 

@@ -9,12 +9,14 @@
  * connected, and what they said when they connected (name, Roller Info,
  * Placement, battery) is told to each new session. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decode/gatt.h"
-#include "main/commands.h"
-#include "main/hub.h"
+#include "hub/hub_internal.h"
+#include "replay/trace.h"
+#include "util/exit.h"
 #include "util/log.h"
 
 /* ---- what the devices said when they connected --------------------------------------- */
@@ -99,7 +101,7 @@ static void on_standby_event(const struct rc_event *ev, void *userdata) {
                 h->armed = true; /* a roller that (re)connects may start a session */
         if (ev->type == RC_EV_MOTION && ev->motion.loaded) {
                 /* [session] auto = no: presses only */
-                if (h->armed && !h->start_pending && h->config.session.auto_start) {
+                if (h->armed && !h->start_pending && h->config->session.auto_start) {
                         h->start_pending = true;
                         h->start_reason = "the roller took a load";
                 }
@@ -146,9 +148,9 @@ static void on_idle_check(uv_timer_t *t) {
         int64_t now = rc_hub_now_ms(h);
 
         if (h->session && !h->session->ended &&
-            now - h->last_activity_ms >= (int64_t)(h->config.session.idle_minutes * 60000)) {
+            now - h->last_activity_ms >= (int64_t)(h->config->session.idle_minutes * 60000)) {
                 rc_log_notice("session: no rolling for %.1f minutes",
-                              h->config.session.idle_minutes);
+                              h->config->session.idle_minutes);
                 rc_session_end(h->session, now, "idle");
                 rc_hub_settle(h);
         }
@@ -175,9 +177,9 @@ static void on_session_event(const struct rc_event *ev, void *userdata) {
                         uv_timer_stop(&h->grace_timer);
                 } else {
                         rc_log_notice("session: the roller left; %g s for it to come back",
-                                      h->config.session.roller_grace_seconds);
+                                      h->config->session.roller_grace_seconds);
                         uv_timer_start(&h->grace_timer, on_grace,
-                                       (uint64_t)(h->config.session.roller_grace_seconds * 1000),
+                                       (uint64_t)(h->config->session.roller_grace_seconds * 1000),
                                        0);
                 }
                 break;
@@ -202,8 +204,8 @@ static void start_session(struct rc_hub *h, int64_t t_ms, const char *why) {
         }
         rc_session_init(h->session);
         rc_session_subscribe(h->session, on_session_event, h);
-        r = rc_outputs_engine(&h->out, &h->cli, &h->config, h->session, h->routine,
-                              h->sessions == 0 ? h->cli.step : NULL);
+        r = rc_outputs_engine(&h->out, h->cli, h->config, h->session, h->routine,
+                              h->sessions == 0 ? h->cli->step : NULL);
         if (r != RC_EXIT_OK) {
                 rc_hub_stop(h, "the coaching could not start");
                 return;
@@ -219,7 +221,7 @@ static void start_session(struct rc_hub *h, int64_t t_ms, const char *why) {
                            h->routine ? "Let's start your session." : "Let's start. Roll slowly.",
                            RC_PRIORITY_CUE);
         rc_hub_led(h, RC_LED_OK); /* a session is on (the plugins change it from here) */
-        rc_session_begin(h->session, t_ms, h->routine, h->sessions == 1 ? h->cli.step : NULL);
+        rc_session_begin(h->session, t_ms, h->routine, h->sessions == 1 ? h->cli->step : NULL);
         replay_cache(h, h->session);
         h->last_activity_ms = t_ms;
         if (!h->once)
@@ -248,11 +250,12 @@ static void finish_session(struct rc_hub *h) {
         const char *reason = h->session->end_reason ? h->session->end_reason : "ended";
 
         h->finish_pending = false;
+        snprintf(h->last_end, sizeof(h->last_end), "%s", reason);
         uv_timer_stop(&h->idle_timer);
         uv_timer_stop(&h->grace_timer);
         uv_timer_stop(&h->engine_timer);
         rc_log_notice("session %u: ended (%s)", h->sessions, reason);
-        if (!h->cli.quiet)
+        if (!h->cli->quiet)
                 rc_session_report(h->session, stderr);
         say_end(h, reason);
         if (strcmp(reason, "long_press") != 0)
@@ -278,12 +281,12 @@ void rc_hub_sessions_init(struct rc_hub *h) {
         uv_timer_init(h->loop, &h->idle_timer);
         uv_timer_init(h->loop, &h->grace_timer);
         h->idle_timer.data = h->grace_timer.data = h;
-        h->routine = h->cli.routine;
-        if (!h->routine && !h->once && strcmp(h->config.session.routine, "none") != 0)
-                h->routine = h->config.session.routine;
+        h->routine = h->cli->routine;
+        if (!h->routine && !h->once && strcmp(h->config->session.routine, "none") != 0)
+                h->routine = h->config->session.routine;
         h->armed = true;
         if (!h->once) {
-                if (!h->config.session.auto_start)
+                if (!h->config->session.auto_start)
                         rc_log_notice("sessions start with a press ([session] auto = no)");
                 new_standby(h);
         }
@@ -306,7 +309,7 @@ void rc_hub_notification(struct rc_hub *h, const struct rc_notification *n) {
                         return; /* its one session is over (the disconnects while stopping) */
                 if (h->record && rc_trace_write(h->record, n) < 0 && !h->record_failed) {
                         h->record_failed = true;
-                        rc_log_error("%s: cannot write the trace: %s", h->record_path,
+                        rc_log_error("%s: cannot write the trace: %s", h->opts.record_path,
                                      strerror(errno));
                 }
                 /* the session starts with its first notification, as a replay of it does */
@@ -319,7 +322,7 @@ void rc_hub_notification(struct rc_hub *h, const struct rc_notification *n) {
                 rc_session_feed(h->session, n);
         } else if (h->standby) {
                 rc_session_feed(h->standby, n);
-                if (!h->armed && t_ms - h->last_loaded_ms >= RC_HUB_REARM_MS)
+                if (!h->armed && t_ms - h->last_loaded_ms >= h->rearm_ms)
                         h->armed = true;
         }
         rc_hub_settle(h);

@@ -1,4 +1,4 @@
-#include "main/coaching.h"
+#include "hub/coaching.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "main/commands.h"
+#include "util/exit.h"
 #include "util/log.h"
 
 const char rc_session_options_help[] =
