@@ -16,37 +16,15 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "rc_notify.h"
 #include "rc_standin.h"
-#include "sim/sim.h"
 
 #define GUARD_MS 120000 /* failure guard for the whole wait: the machine may be loaded */
 
 static struct rc_standin si;
 
-static void make_trace(char *path) {
-        static const char scn[] = "# rollcoach-scenario 1\nroller r AA:BB:CC:00:30:02\n"
-                                  "r: roll 2.5 60 force=280\n";
-        struct rc_sim *sim;
-        int fd = mkstemp(path);
-        FILE *f = fdopen(fd, "w");
-
-        assert_non_null(f);
-        assert_int_equal(rc_sim_new_from_string(scn, strlen(scn), "hub-sandbox", &sim), 0);
-        assert_int_equal(rc_sim_write_trace(sim, f), 0);
-        rc_sim_free(sim);
-        fclose(f);
-}
-
-static ssize_t next_message(int fd, char *buf, size_t len, int timeout_ms) {
-        struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-        ssize_t n;
-
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        n = recv(fd, buf, len - 1, 0);
-        if (n >= 0)
-                buf[n] = '\0';
-        return n;
-}
+static const char scenario[] = "# rollcoach-scenario 1\nroller r AA:BB:CC:00:30:02\n"
+                               "r: roll 2.5 60 force=280\n";
 
 static void copy_file(const char *from, const char *to) {
         FILE *in = fopen(from, "r"), *out = fopen(to, "w");
@@ -111,7 +89,6 @@ static void test_hostile_plugins_live(void **state) {
         char trace[] = "/tmp/rc-hubsb-trace-XXXXXX", dir[] = "/tmp/rc-hubsb-XXXXXX";
         char sock_path[200], buf[512], err_path[256], actions_path[256], path[300];
         char conf_path[256];
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd, status = 0, watchdogs_after = 0;
         unsigned n_hostile, alive_at_disable = 0;
         bool ready = false, all_disabled = false;
@@ -119,7 +96,7 @@ static void test_hostile_plugins_live(void **state) {
         pid_t hub;
 
         (void)state;
-        make_trace(trace);
+        rc_test_write_trace(trace, scenario, "hub-sandbox");
         assert_non_null(mkdtemp(dir));
         n_hostile = copy_hostile(dir);
         assert_true(n_hostile >= 20 && n_hostile < 32);
@@ -144,12 +121,7 @@ static void test_hostile_plugins_live(void **state) {
 
         assert_int_equal(rc_standin_bus_start(&si), 0);
         assert_int_equal(rc_standin_start(&si, trace, "--disconnect-delay", "0", NULL), 0);
-        snprintf(sock_path, sizeof(sock_path), "%s/notify", si.dir);
-        assert_true(strlen(sock_path) < sizeof(sa.sun_path));
-        memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        assert_true(fd >= 0);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        fd = rc_notify_bind(si.dir, sock_path, sizeof(sock_path));
 
         hub = fork();
         assert_true(hub >= 0);
@@ -187,7 +159,7 @@ static void test_hostile_plugins_live(void **state) {
                         fail_msg("no progress: ready %d, all disabled %d, pings after %d", ready,
                                  all_disabled, watchdogs_after);
                 }
-                if (next_message(fd, buf, sizeof(buf), 100) > 0) {
+                if (rc_notify_next(fd, buf, sizeof(buf), 100) > 0) {
                         if (strstr(buf, "READY=1"))
                                 ready = true;
                         else if (strcmp(buf, "WATCHDOG=1") == 0 && all_disabled)
@@ -207,7 +179,7 @@ static void test_hostile_plugins_live(void **state) {
 
         kill(hub, SIGTERM);
         for (int i = 0; i < 200; i++) {
-                assert_true(next_message(fd, buf, sizeof(buf), 5000) > 0);
+                assert_true(rc_notify_next(fd, buf, sizeof(buf), 5000) > 0);
                 if (strcmp(buf, "STOPPING=1") == 0)
                         break;
                 assert_string_equal(buf, "WATCHDOG=1");
