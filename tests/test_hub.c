@@ -17,6 +17,7 @@
  * condition, with a generous timeout. */
 #include "rc_test.h"
 
+#include <signal.h>
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
@@ -543,6 +544,7 @@ static void test_refused_connects(void **state) {
 }
 
 int main(int argc, char **argv) {
+        signal(SIGPIPE, SIG_IGN); /* as rollcoach run does (the voice's aplay pipe) */
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lifecycle),
                 cmocka_unit_test(test_no_bus),

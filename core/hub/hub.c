@@ -124,9 +124,11 @@ static int feedback_start(struct rc_hub *h) {
                 }
         }
         r = rc_voice_new(&vo, &h->voice);
+        if (r == -EINVAL)
+                return RC_EXIT_INPUT; /* rc_voice_new said which option */
         if (r < 0) {
                 rc_log_error("[voice]: the voice cannot start: %s", strerror(-r));
-                return r == -EINVAL ? RC_EXIT_INPUT : RC_EXIT_FAILURE;
+                return RC_EXIT_FAILURE;
         }
         if (h->config->leds.backend != RC_LEDS_OFF) {
                 r = rc_leds_new(h->loop, &h->config->leds, &h->leds);

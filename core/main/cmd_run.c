@@ -3,6 +3,7 @@
  * rollcoach record — one session, also writing every notification to a trace that
  * replays to the same events. Here: the command line, the configuration merged
  * with it, the process's signals, --duration, systemd's watchdog, and the report. */
+#include <signal.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -340,6 +341,9 @@ static int hub_main(int argc, char **argv, const char *command) {
         }
         o.on_stop = on_hub_stop;
         o.userdata = &p;
+        /* the voice writes into aplay's pipe: an aplay that dies must fail a write
+         * (EPIPE), not end the hub */
+        signal(SIGPIPE, SIG_IGN);
         ret = rc_hub_new(&o, &p.hub);
         if (ret != RC_EXIT_OK)
                 goto out_loop;

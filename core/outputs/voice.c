@@ -240,7 +240,6 @@ static uint64_t last_file_number(const char *dir) {
 int rc_voice_new(const struct rc_voice_opts *opts, struct rc_voice **ret) {
         const struct rc_voice_config *c = &opts->config;
         struct rc_voice *v;
-        struct sigaction sa;
 
         *ret = NULL;
         if (!opts->loop || c->output < RC_VOICE_ALSA || c->output > RC_VOICE_OFF ||
@@ -283,9 +282,6 @@ int rc_voice_new(const struct rc_voice_opts *opts, struct rc_voice **ret) {
                 v->next_file = last_file_number(c->wav_dir);
         uv_idle_init(v->loop, &v->idle);
         v->idle.data = v;
-        /* a dead aplay must not kill the hub with SIGPIPE on the next write */
-        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-                signal(SIGPIPE, SIG_IGN);
         *ret = v;
         return 0;
 }

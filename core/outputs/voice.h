@@ -63,8 +63,9 @@ struct rc_voice_opts {
 
 /* Start the voice (nothing is spawned until the first say). 0, -ENOMEM, or
  * -EINVAL for options it cannot use (e.g. output wav without a writable wav_dir:
- * reported). Sets SIGPIPE to ignored if it is at its default: an aplay that dies
- * must fail a write (EPIPE), not end the hub. */
+ * reported: the only error it logs). The program must ignore SIGPIPE (the library
+ * leaves process-wide state alone): an aplay that dies must fail a write (EPIPE),
+ * not end the process. */
 int rc_voice_new(const struct rc_voice_opts *opts, struct rc_voice **ret);
 
 /* Say `text` (copied) under `key` with `priority`. Never blocks. */

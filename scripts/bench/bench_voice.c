@@ -13,6 +13,7 @@
  *
  *   bench_voice [--rounds N]     (default 1: each message once, 10 preemptions)
  */
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,7 @@ int main(int argc, char **argv) {
         double *ms;
         struct rc_voice_stats st;
 
+        signal(SIGPIPE, SIG_IGN); /* as rollcoach run does: aplay may be cut */
         if (argc == 3 && strcmp(argv[1], "--rounds") == 0)
                 rounds = (unsigned)atoi(argv[2]);
         if (rounds < 1 || rounds > 100) {
