@@ -9,7 +9,7 @@
 
 void gw_malformed(struct rc_gateway *g, const char *what, int r) {
         g->st.malformed++;
-        rc_log_warning("bluez: gw_malformed %s (%s); ignored", what,
+        rc_log_warning("bluez: malformed %s (%s); ignored", what,
                        r < 0 ? strerror(-r) : "bad shape");
 }
 

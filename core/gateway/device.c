@@ -28,7 +28,7 @@ void gw_lost(struct gw_device *d, const char *why) {
                 d->connect_call = sd_bus_slot_unref(d->connect_call);
         uv_timer_stop(&d->timer);
         /* Stopping, the hub disconnects every device itself: whatever BlueZ says
-         * first (the socket hung up, Connected=false), it is not a gw_lost link. */
+         * first (the socket hung up, Connected=false), it is not a lost link. */
         if (g->stopping)
                 why = "the hub is stopping";
         if (gw_announced(d)) {

@@ -13,7 +13,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         (void)m;
         (void)userdata;
         (void)ret_error;
-        rc_log_error("D-Bus: the connection to the bus was gw_lost");
+        rc_log_error("D-Bus: the connection to the bus was lost");
         return 0;
 }
 
