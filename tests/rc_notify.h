@@ -4,12 +4,14 @@
  * Header-only, after rc_test.h. */
 #pragma once
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sim/sim.h"
@@ -52,4 +54,23 @@ static inline ssize_t rc_notify_next(int fd, char *buf, size_t len, int timeout_
         if (n >= 0)
                 buf[n] = '\0';
         return n;
+}
+
+/* SIGTERM to the hub `pid`, then what systemd expects: only WATCHDOG=1 (at most
+ * `max` of them) until STOPPING=1, and exit status 0. */
+static inline void rc_notify_expect_stop(int fd, pid_t pid, int max) {
+        char buf[512];
+        int status;
+
+        kill(pid, SIGTERM);
+        for (int i = 0; i < max; i++) {
+                assert_true(rc_notify_next(fd, buf, sizeof(buf), 5000) > 0);
+                if (strcmp(buf, "STOPPING=1") == 0)
+                        break;
+                assert_string_equal(buf, "WATCHDOG=1");
+        }
+        assert_string_equal(buf, "STOPPING=1");
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
 }

@@ -177,17 +177,7 @@ static void test_hostile_plugins_live(void **state) {
         /* none of the good plugin's lines says it was disabled */
         assert_int_equal(count_lines(err_path, "plugin good disabled"), 0);
 
-        kill(hub, SIGTERM);
-        for (int i = 0; i < 200; i++) {
-                assert_true(rc_notify_next(fd, buf, sizeof(buf), 5000) > 0);
-                if (strcmp(buf, "STOPPING=1") == 0)
-                        break;
-                assert_string_equal(buf, "WATCHDOG=1");
-        }
-        assert_string_equal(buf, "STOPPING=1");
-        assert_int_equal(waitpid(hub, &status, 0), hub);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
+        rc_notify_expect_stop(fd, hub, 200);
         /* the good plugin spoke; no hostile one said it escaped */
         assert_true(count_lines(actions_path, "\"key\":\"info.good\"") >= 1);
         assert_int_equal(count_lines(actions_path, "info.escaped"), 0);

@@ -20,7 +20,7 @@ static const char scenario[] = "# rollcoach-scenario 1\nroller r AA:BB:CC:00:30:
 
 static void test_ready_watchdog_stopping(void **state) {
         char trace[] = "/tmp/rc-notify-trace-XXXXXX", sock_path[200], buf[512];
-        int fd, status, watchdogs = 0, ready_at = -1;
+        int fd, watchdogs = 0, ready_at = -1;
         pid_t hub;
 
         (void)state;
@@ -53,17 +53,7 @@ static void test_ready_watchdog_stopping(void **state) {
                 }
         }
         assert_int_equal(watchdogs, 3);
-        kill(hub, SIGTERM);
-        for (int i = 0; i < 20; i++) {
-                assert_true(rc_notify_next(fd, buf, sizeof(buf), 5000) > 0);
-                if (strcmp(buf, "STOPPING=1") == 0)
-                        break;
-                assert_string_equal(buf, "WATCHDOG=1");
-        }
-        assert_string_equal(buf, "STOPPING=1");
-        assert_int_equal(waitpid(hub, &status, 0), hub);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
+        rc_notify_expect_stop(fd, hub, 20);
         close(fd);
         rc_standin_stop(&si);
         unlink(trace);
